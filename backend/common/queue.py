@@ -1,0 +1,25 @@
+"""Enqueueing work: always after commit, always by id, by task name.
+
+Services name tasks instead of importing them, so the layering stays services -> selectors and
+a task module may import its services freely.
+"""
+
+from __future__ import annotations
+
+from celery import current_app
+from django.db import transaction
+
+TaskArg = int | str
+
+
+def enqueue_on_commit(task_name: str, *args: TaskArg, queue: str = "default") -> None:
+    """Send ``task_name(*args)`` once the current transaction commits (at once if none)."""
+
+    def send() -> None:
+        if current_app.conf.task_always_eager:
+            # Unit-test settings only; the application never runs eagerly.
+            current_app.tasks[task_name].apply(args=args, throw=True)
+        else:
+            current_app.send_task(task_name, args=args, queue=queue)
+
+    transaction.on_commit(send)

@@ -1,0 +1,28 @@
+"""Celery settings: Redis in deployments, the file-system transport when embedded."""
+
+from __future__ import annotations
+
+from backend.config.env import ENV
+
+CELERY_BROKER_URL = ENV.broker_url
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if ENV.embedded_broker:
+    for sub in ("out", "processed"):
+        (ENV.broker_folder / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(ENV.broker_folder / "out"),
+        "data_folder_out": str(ENV.broker_folder / "out"),
+        "processed_folder": str(ENV.broker_folder / "processed"),
+        "store_processed": False,
+    }
+# Results travel through the database (written by services), never through a result backend.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = False

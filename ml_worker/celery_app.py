@@ -1,0 +1,36 @@
+"""The ML worker's Celery application: consumes queue "ml" only.
+
+Start it with ``celery -A ml_worker.celery_app worker -Q ml --concurrency 1``.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from ml_worker.config import read_env
+
+ENV = read_env()
+
+app = Celery("earmark-ml", include=["ml_worker.tasks"])
+app.conf.update(
+    broker_url=ENV.broker_url,
+    task_default_queue="ml",
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    result_backend=None,
+    broker_connection_retry_on_startup=True,
+)
+if ENV.embedded_broker:
+    folder = ENV.var_dir / "broker"
+    for sub in ("out", "processed"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folder / "out"),
+        "data_folder_out": str(folder / "out"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+    }

@@ -1,0 +1,1 @@
+"""features for the ML worker (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""inference for the ML worker (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""models for the ML worker (see docs/architecture.md)."""

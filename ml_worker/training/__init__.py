@@ -1,0 +1,1 @@
+"""training for the ML worker (see docs/architecture.md)."""
