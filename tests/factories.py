@@ -13,7 +13,12 @@ from backend.users.models import User
 
 DEMO_SCHEMA: dict[str, Any] = {
     "clip_groups": [
-        {"name": "scene", "choice": "single", "labels": ["street", "park", "home"], "required": True},
+        {
+            "name": "scene",
+            "choice": "single",
+            "labels": ["street", "park", "home"],
+            "required": True,
+        },
         {"name": "tags", "choice": "multi", "labels": ["speech", "music", "traffic"]},
     ],
     "segment_labels": [

@@ -41,7 +41,8 @@ class SegmentSerializer(serializers.ModelSerializer[Segment]):
 class SegmentInputSerializer(serializers.Serializer):
     start_s = serializers.FloatField()
     end_s = serializers.FloatField()
-    label = serializers.CharField(max_length=100)
+    # "label" shadows Field.label in the stubs; at run time DRF declares it as a field.
+    label = serializers.CharField(max_length=100)  # type: ignore[assignment]
     low_hz = serializers.FloatField(required=False, allow_null=True)
     high_hz = serializers.FloatField(required=False, allow_null=True)
     text = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
@@ -78,7 +79,9 @@ def _annotation_data(annotation: Annotation) -> dict[str, Any]:
 
 class ContentInputSerializer(serializers.Serializer):
     clip_labels = serializers.JSONField(required=False)
-    segments = SegmentInputSerializer(many=True, required=False, max_length=20_000)
+    segments = serializers.ListField(
+        child=SegmentInputSerializer(), required=False, max_length=20_000
+    )
     lead_time_s = serializers.FloatField(required=False, min_value=0, max_value=7 * 24 * 3600)
 
 
@@ -129,7 +132,9 @@ class AnnotationDetailApi(APIView):
         annotation_access(user=user, annotation_id=annotation_id)
         data = self.UpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        annotation = annotation_update(annotation_id=annotation_id, user=user, **data.validated_data)
+        annotation = annotation_update(
+            annotation_id=annotation_id, user=user, **data.validated_data
+        )
         return Response(_annotation_data(annotation))
 
 

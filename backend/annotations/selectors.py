@@ -31,15 +31,13 @@ def annotation_get(*, annotation_id: int) -> Annotation:
     return _with_related(Annotation.objects.filter(pk=annotation_id)).get()
 
 
-def annotation_access(
-    *, user: User, annotation_id: int
-) -> tuple[Annotation, ProjectAccess]:
+def annotation_access(*, user: User, annotation_id: int) -> tuple[Annotation, ProjectAccess]:
     annotation = _with_related(Annotation.objects.filter(pk=annotation_id)).first()
-    role = (
-        role_of(user=user, project_id=annotation.item.project_id) if annotation else None
-    )
-    visible = annotation is not None and role is not None and (
-        annotation.annotator_id == user.pk or role != Membership.Role.ANNOTATOR
+    role = role_of(user=user, project_id=annotation.item.project_id) if annotation else None
+    visible = (
+        annotation is not None
+        and role is not None
+        and (annotation.annotator_id == user.pk or role != Membership.Role.ANNOTATOR)
     )
     if not visible or annotation is None or role is None:
         raise NotFound(f"annotation {annotation_id} does not exist or is not visible to you")

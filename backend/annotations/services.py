@@ -114,9 +114,7 @@ def annotation_start(
 
 def _locked_own(annotation_id: int, user: User) -> Annotation:
     annotation = (
-        Annotation.objects.select_for_update()
-        .select_related("item__project")
-        .get(pk=annotation_id)
+        Annotation.objects.select_for_update().select_related("item__project").get(pk=annotation_id)
     )
     if annotation.annotator_id != user.pk:
         raise PermissionDeniedError("only the annotator may change their annotation")

@@ -18,7 +18,9 @@ urlpatterns = [
     path("projects/<int:project_id>/next-item/", NextItemApi.as_view(), name="next-item"),
     path("items/<int:item_id>/annotations/", ItemAnnotationsApi.as_view(), name="item-annotations"),
     path("items/<int:item_id>/skip/", ItemSkipApi.as_view(), name="item-skip"),
-    path("annotations/<int:annotation_id>/", AnnotationDetailApi.as_view(), name="annotation-detail"),
+    path(
+        "annotations/<int:annotation_id>/", AnnotationDetailApi.as_view(), name="annotation-detail"
+    ),
     path(
         "annotations/<int:annotation_id>/submit/",
         AnnotationSubmitApi.as_view(),

@@ -8,6 +8,7 @@ like ``segments.3.end_s`` that a client can map back to what the user sees.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from backend.common.exceptions import ValidationFailed
@@ -89,7 +90,9 @@ def validate_segments(
         end_s = float(seg["end_s"])
         ok = True
         if label not in names:
-            errors.add(f"{p}.label", f"unknown segment label {label!r}; expected one of {sorted(names)}")
+            errors.add(
+                f"{p}.label", f"unknown segment label {label!r}; expected one of {sorted(names)}"
+            )
             ok = False
         if start_s < 0:
             errors.add(f"{p}.start_s", "must not be negative")
@@ -137,7 +140,7 @@ def validate_segments(
             )
     if not schema.segments_overlap and not errors.fields:
         ordered = sorted(range(len(out)), key=lambda k: out[k].start_s)
-        for a, b in zip(ordered, ordered[1:], strict=False):
+        for a, b in pairwise(ordered):
             if out[b].start_s < out[a].end_s:
                 errors.add(
                     f"segments.{b}.start_s",

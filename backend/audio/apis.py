@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -142,9 +142,7 @@ def _on_disk(upload: UploadedFile, folder: Path, index: int) -> Path:
 
 
 def _upload_response(outcomes: list[IngestOutcome], *, request: Request) -> Response:
-    counts = {
-        s: sum(o.status == s for o in outcomes) for s in ("created", "duplicate", "rejected")
-    }
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("created", "duplicate", "rejected")}
     body: dict[str, Any] = {
         "created": counts["created"],
         "duplicates": counts["duplicate"],
@@ -255,7 +253,7 @@ class ItemPeaksApi(APIView):
             )
         with default_storage.open(item.peaks_key(level), "rb") as fh:
             data = peaks_format.read_dat_range(
-                fh, start_s=start_s, end_s=end_s if "end_s" in q.validated_data else None
+                cast(BinaryIO, fh), start_s=start_s, end_s=end_s if "end_s" in q.validated_data else None
             )
         return Response(
             {
@@ -268,5 +266,3 @@ class ItemPeaksApi(APIView):
                 "data": peaks_format.to_wavesurfer(data),
             }
         )
-
-

@@ -18,7 +18,8 @@ class AudioItem(BaseModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
     storage_key = models.CharField(max_length=500)
     original_name = models.CharField(max_length=500)
-    external_id = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not "", when absent: uniqueness applies only to ids that were given.
+    external_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     sha256 = models.CharField(max_length=64)
     size_bytes = models.BigIntegerField()
     format = models.CharField(max_length=10)

@@ -23,12 +23,9 @@ def item_by_sha256(*, project: Project, sha256: str) -> AudioItem | None:
 
 def item_counts_by_state(*, project: Project) -> dict[str, int]:
     rows = (
-        AudioItem.objects.filter(project=project)
-        .values("state")
-        .annotate(n=Count("id"))
-        .order_by()
+        AudioItem.objects.filter(project=project).values("state").annotate(n=Count("id")).order_by()
     )
-    counts = {state: 0 for state in AudioItem.State.values}
+    counts = dict.fromkeys(AudioItem.State.values, 0)
     counts.update({row["state"]: row["n"] for row in rows})
     return counts
 

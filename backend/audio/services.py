@@ -84,7 +84,9 @@ def item_storage_key(*, project_id: int, sha256: str, fmt: str) -> str:
     return f"projects/{project_id}/audio/{sha256[:2]}/{sha256}.{fmt}"
 
 
-def _ingest_one(*, project: Project, source: IngestSource, uploaded_by: User | None) -> IngestOutcome:
+def _ingest_one(
+    *, project: Project, source: IngestSource, uploaded_by: User | None
+) -> IngestOutcome:
     try:
         info = _validate(source)
     except decoding.AudioDecodeError as exc:

@@ -53,6 +53,7 @@ def _iter_file(fh: IO[bytes], start: int, length: int) -> Iterator[bytes]:
 def ranged_file_response(
     fh: IO[bytes], *, size: int, content_type: str, range_header: str | None, filename: str
 ) -> HttpResponse | StreamingHttpResponse:
+    response: HttpResponse | StreamingHttpResponse
     if range_header:
         byte_range = parse_range(range_header, size)
         if byte_range is None:

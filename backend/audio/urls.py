@@ -10,9 +10,7 @@ from backend.audio.apis import (
 
 urlpatterns = [
     path("projects/<int:project_id>/items/", ItemListApi.as_view(), name="item-list"),
-    path(
-        "projects/<int:project_id>/items/upload/", ItemUploadApi.as_view(), name="item-upload"
-    ),
+    path("projects/<int:project_id>/items/upload/", ItemUploadApi.as_view(), name="item-upload"),
     path("items/<int:item_id>/", ItemDetailApi.as_view(), name="item-detail"),
     path("items/<int:item_id>/audio/", ItemAudioApi.as_view(), name="item-audio"),
     path("items/<int:item_id>/peaks/", ItemPeaksApi.as_view(), name="item-peaks"),

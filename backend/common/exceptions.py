@@ -20,8 +20,8 @@ from rest_framework.views import exception_handler
 class ApplicationError(Exception):
     """A failure the caller can act on; the message is shown to people as it is."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "invalid"
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "invalid"
 
     def __init__(
         self,
@@ -111,7 +111,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, exceptions.APIException):
         detail = exc.detail
         message = str(detail.get("detail", detail)) if isinstance(detail, dict) else str(detail)
-        response.data = _body(exc.default_code if hasattr(exc, "default_code") else "error", message)
+        response.data = _body(
+            exc.default_code if hasattr(exc, "default_code") else "error", message
+        )
         if isinstance(exc.detail, exceptions.ErrorDetail):
             response.data["error"]["code"] = exc.detail.code
     return response

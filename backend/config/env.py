@@ -51,6 +51,9 @@ class Env:
     max_zip_entries: int
     max_zip_ratio: int
     is_ci: bool
+    http_host: str
+    http_port: int
+    web_workers: int
 
     @property
     def embedded_broker(self) -> bool:
@@ -99,6 +102,9 @@ def read_env(environ: os._Environ[str] | dict[str, str] | None = None) -> Env:
         ),
         max_zip_ratio=_int("EARMARK_MAX_ZIP_RATIO", e.get("EARMARK_MAX_ZIP_RATIO"), default=100),
         is_ci=_bool(e.get("CI"), default=False),
+        http_host=e.get("EARMARK_HOST", "127.0.0.1"),
+        http_port=_int("EARMARK_PORT", e.get("EARMARK_PORT"), default=8000),
+        web_workers=_int("EARMARK_WEB_WORKERS", e.get("EARMARK_WEB_WORKERS"), default=2),
     )
 
 

@@ -74,7 +74,7 @@ class ProjectListCreateApi(ListAPIView[Project]):
         return current_user(self.request)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        ctx = super().get_serializer_context()
+        ctx = dict(super().get_serializer_context())
         user = self._user()
         if user.is_superuser:
             ctx["roles"] = _AllManager()
@@ -94,7 +94,7 @@ class ProjectListCreateApi(ListAPIView[Project]):
 
 
 class _AllManager(dict[int, str]):
-    def get(self, key: int, default: Any = None) -> str:  # type: ignore[override]
+    def get(self, key: int, default: Any = None) -> str:
         return Role.MANAGER
 
 
@@ -202,7 +202,9 @@ class MemberDetailApi(APIView):
             project_id=project_id,
             minimum=Role.MANAGER,
         )
-        membership_remove(project=access.project, user=_member(project_id=project_id, user_id=user_id))
+        membership_remove(
+            project=access.project, user=_member(project_id=project_id, user_id=user_id)
+        )
         return Response(status=204)
 
 

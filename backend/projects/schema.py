@@ -167,7 +167,12 @@ class LabelSchema:
     def to_json(self) -> dict[str, Any]:
         return {
             "clip_groups": [
-                {"name": g.name, "choice": g.choice, "labels": list(g.labels), "required": g.required}
+                {
+                    "name": g.name,
+                    "choice": g.choice,
+                    "labels": list(g.labels),
+                    "required": g.required,
+                }
                 for g in self.clip_groups
             ],
             "segment_labels": [

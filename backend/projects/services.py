@@ -5,8 +5,8 @@ from typing import Any
 from django.db import transaction
 
 from backend.common.exceptions import Conflict, ValidationFailed
-from backend.common.services import model_update
 from backend.common.queue import enqueue_on_commit
+from backend.common.services import model_update
 from backend.projects.models import Membership, Project
 from backend.projects.schema import LabelSchema
 from backend.users.models import User

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.common.exceptions import ApplicationError
+from backend.users.auth import current_user
 from backend.users.models import User
 from backend.users.services import token_rotate
 
@@ -51,4 +52,4 @@ class MeApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request) -> Response:
-        return Response(self.OutputSerializer(request.user).data)
+        return Response(self.OutputSerializer(current_user(request)).data)

@@ -6,55 +6,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('annotations', '0001_initial'),
-        ('audio', '0002_initial'),
+        ("annotations", "0001_initial"),
+        ("audio", "0002_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='annotation',
-            name='annotator',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='annotations', to=settings.AUTH_USER_MODEL),
+            model_name="annotation",
+            name="annotator",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="annotations",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='annotation',
-            name='item',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='annotations', to='audio.audioitem'),
+            model_name="annotation",
+            name="item",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="annotations",
+                to="audio.audioitem",
+            ),
         ),
         migrations.AddField(
-            model_name='review',
-            name='annotation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='annotations.annotation'),
+            model_name="review",
+            name="annotation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="reviews",
+                to="annotations.annotation",
+            ),
         ),
         migrations.AddField(
-            model_name='review',
-            name='reviewer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to=settings.AUTH_USER_MODEL),
+            model_name="review",
+            name="reviewer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="reviews",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='segment',
-            name='annotation',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='segments', to='annotations.annotation'),
+            model_name="segment",
+            name="annotation",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="segments",
+                to="annotations.annotation",
+            ),
         ),
         migrations.AddIndex(
-            model_name='annotation',
-            index=models.Index(fields=['annotator', 'state', 'item'], name='annotation_mine'),
+            model_name="annotation",
+            index=models.Index(fields=["annotator", "state", "item"], name="annotation_mine"),
         ),
         migrations.AddIndex(
-            model_name='annotation',
-            index=models.Index(fields=['item', 'state'], name='annotation_item_state'),
+            model_name="annotation",
+            index=models.Index(fields=["item", "state"], name="annotation_item_state"),
         ),
         migrations.AddConstraint(
-            model_name='annotation',
-            constraint=models.UniqueConstraint(fields=('item', 'annotator'), name='annotation_unique_person'),
+            model_name="annotation",
+            constraint=models.UniqueConstraint(
+                fields=("item", "annotator"), name="annotation_unique_person"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='segment',
-            constraint=models.CheckConstraint(condition=models.Q(('end_s__gt', models.F('start_s'))), name='segment_positive_span'),
+            model_name="segment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("end_s__gt", models.F("start_s"))), name="segment_positive_span"
+            ),
         ),
     ]

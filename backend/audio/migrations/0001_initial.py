@@ -4,35 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AudioItem',
+            name="AudioItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('storage_key', models.CharField(max_length=500)),
-                ('original_name', models.CharField(max_length=500)),
-                ('external_id', models.CharField(blank=True, max_length=200, null=True)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size_bytes', models.BigIntegerField()),
-                ('format', models.CharField(max_length=10)),
-                ('content_type', models.CharField(max_length=50)),
-                ('duration_s', models.FloatField()),
-                ('sample_rate_hz', models.PositiveIntegerField()),
-                ('channels', models.PositiveSmallIntegerField()),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('state', models.CharField(choices=[('pending', 'Processing'), ('ready', 'Ready'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('error', models.TextField(blank=True)),
-                ('peaks_levels', models.JSONField(blank=True, default=list)),
-                ('active_annotations', models.PositiveIntegerField(default=0)),
-                ('submitted_annotations', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("storage_key", models.CharField(max_length=500)),
+                ("original_name", models.CharField(max_length=500)),
+                ("external_id", models.CharField(blank=True, max_length=200, null=True)),
+                ("sha256", models.CharField(max_length=64)),
+                ("size_bytes", models.BigIntegerField()),
+                ("format", models.CharField(max_length=10)),
+                ("content_type", models.CharField(max_length=50)),
+                ("duration_s", models.FloatField()),
+                ("sample_rate_hz", models.PositiveIntegerField()),
+                ("channels", models.PositiveSmallIntegerField()),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Processing"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("peaks_levels", models.JSONField(blank=True, default=list)),
+                ("active_annotations", models.PositiveIntegerField(default=0)),
+                ("submitted_annotations", models.PositiveIntegerField(default=0)),
             ],
         ),
     ]

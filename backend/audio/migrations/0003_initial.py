@@ -6,34 +6,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('audio', '0002_initial'),
+        ("audio", "0002_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='audioitem',
-            name='uploaded_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="audioitem",
+            name="uploaded_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='audioitem',
-            index=models.Index(fields=['project', 'state', 'id'], name='item_project_state_id'),
+            model_name="audioitem",
+            index=models.Index(fields=["project", "state", "id"], name="item_project_state_id"),
         ),
         migrations.AddIndex(
-            model_name='audioitem',
-            index=models.Index(condition=models.Q(('state', 'ready')), fields=['project', 'active_annotations', 'id'], name='item_queue'),
+            model_name="audioitem",
+            index=models.Index(
+                condition=models.Q(("state", "ready")),
+                fields=["project", "active_annotations", "id"],
+                name="item_queue",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='audioitem',
-            constraint=models.UniqueConstraint(fields=('project', 'sha256'), name='item_unique_sha256'),
+            model_name="audioitem",
+            constraint=models.UniqueConstraint(
+                fields=("project", "sha256"), name="item_unique_sha256"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='audioitem',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id__isnull', False)), fields=('project', 'external_id'), name='item_unique_external_id'),
+            model_name="audioitem",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id__isnull", False)),
+                fields=("project", "external_id"),
+                name="item_unique_external_id",
+            ),
         ),
     ]

@@ -143,3 +143,8 @@ SPECTACULAR_SETTINGS = {
 from backend.config.settings.celery import *  # noqa: E402,F403
 from backend.config.settings.logging import *  # noqa: E402,F403
 from backend.config.settings.storages import *  # noqa: E402,F403
+
+EARMARK_HTTP_HOST = ENV.http_host
+EARMARK_HTTP_PORT = ENV.http_port
+EARMARK_WEB_WORKERS = ENV.web_workers
+EARMARK_VAR_DIR = ENV.var_dir

@@ -5,10 +5,11 @@ worker process against the real broker and override this.
 """
 
 import tempfile
+from pathlib import Path
 
 from backend.config.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MEDIA_ROOT = tempfile.mkdtemp(prefix="earmark-test-media-")
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="earmark-test-media-"))
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True

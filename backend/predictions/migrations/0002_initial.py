@@ -5,39 +5,60 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('audio', '0002_initial'),
-        ('predictions', '0001_initial'),
-        ('projects', '0001_initial'),
+        ("audio", "0002_initial"),
+        ("predictions", "0001_initial"),
+        ("projects", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelversion',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_versions', to='projects.project'),
+            model_name="modelversion",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="model_versions",
+                to="projects.project",
+            ),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='item',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='audio.audioitem'),
+            model_name="prediction",
+            name="item",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="predictions",
+                to="audio.audioitem",
+            ),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='model_version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='predictions.modelversion'),
+            model_name="prediction",
+            name="model_version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="predictions",
+                to="predictions.modelversion",
+            ),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='model_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='predictions.modelversion'),
+            model_name="trainingrun",
+            name="model_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="predictions.modelversion",
+            ),
         ),
         migrations.AddField(
-            model_name='trainingrun',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='training_runs', to='projects.project'),
+            model_name="trainingrun",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="training_runs",
+                to="projects.project",
+            ),
         ),
     ]

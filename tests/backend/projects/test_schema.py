@@ -15,7 +15,10 @@ def test_parse_round_trips_the_demo_schema():
 @pytest.mark.parametrize(
     ("raw", "field"),
     [
-        ({"clip_groups": [{"name": "a", "choice": "some", "labels": ["x"]}]}, "clip_groups.0.choice"),
+        (
+            {"clip_groups": [{"name": "a", "choice": "some", "labels": ["x"]}]},
+            "clip_groups.0.choice",
+        ),
         ({"clip_groups": [{"name": "a", "labels": []}]}, "clip_groups.0.labels"),
         ({"clip_groups": [{"name": "a", "labels": ["x", "x"]}]}, "clip_groups.0.labels"),
         (

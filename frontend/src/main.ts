@@ -1,0 +1,16 @@
+import './styles.css'
+
+import { ApiClient, readCsrfToken } from './api/client'
+import { mountPlayers } from './player/mount'
+
+function start() {
+  const csrfToken = readCsrfToken(document)
+  const client = new ApiClient({ baseUrl: '', ...(csrfToken ? { csrfToken } : {}) })
+  mountPlayers(document, client)
+}
+
+if (document.readyState === 'loading') {
+  document.addEventListener('DOMContentLoaded', start, { once: true })
+} else {
+  start()
+}
