@@ -8,13 +8,15 @@ from __future__ import annotations
 from celery import Celery
 
 from ml_worker.config import read_env
+from ml_worker.contracts import QUEUE_ML, TASK_PREFIX
 
 ENV = read_env()
 
 app = Celery("earmark-ml", include=["ml_worker.tasks"])
 app.conf.update(
     broker_url=ENV.broker_url,
-    task_default_queue="ml",
+    task_default_queue=QUEUE_ML,
+    task_routes={f"{TASK_PREFIX}*": {"queue": QUEUE_ML}},
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 QUEUE_ML = "ml"
-TASK_PING = "earmark.ml.ping"
+# Every ML task name starts with this; both Celery apps route it to QUEUE_ML.
+TASK_PREFIX = "earmark.ml."
+TASK_PING = f"{TASK_PREFIX}ping"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from celery import signals
 
 from ml_worker.celery_app import ENV, app
-from ml_worker.contracts import QUEUE_ML, TASK_PING
+from ml_worker.contracts import TASK_PING
 from ml_worker.device import configure_threads, worker_info
 
 logger = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ def _init_process(**_: Any) -> None:
     configure_threads(ENV.torch_threads)
 
 
-@app.task(name=TASK_PING, queue=QUEUE_ML, soft_time_limit=30, time_limit=60)
+@app.task(name=TASK_PING, soft_time_limit=30, time_limit=60)
 def ping() -> dict[str, Any]:
     info = worker_info()
     logger.info("ml worker alive on %s (torch %s)", info.device, info.torch_version)

@@ -253,7 +253,9 @@ class ItemPeaksApi(APIView):
             )
         with default_storage.open(item.peaks_key(level), "rb") as fh:
             data = peaks_format.read_dat_range(
-                cast(BinaryIO, fh), start_s=start_s, end_s=end_s if "end_s" in q.validated_data else None
+                cast(BinaryIO, fh),
+                start_s=start_s,
+                end_s=end_s if "end_s" in q.validated_data else None,
             )
         return Response(
             {

@@ -5,7 +5,6 @@ from backend.audio.services import TASK_ITEM_PROCESS, item_process
 
 @shared_task(
     name=TASK_ITEM_PROCESS,
-    queue="default",
     acks_late=True,
     soft_time_limit=3600,
     time_limit=3660,

@@ -12,14 +12,17 @@ from django.db import transaction
 TaskArg = int | str
 
 
-def enqueue_on_commit(task_name: str, *args: TaskArg, queue: str = "default") -> None:
+def enqueue_on_commit(task_name: str, *args: TaskArg) -> None:
     """Send ``task_name(*args)`` once the current transaction commits (at once if none)."""
 
     def send() -> None:
         if current_app.conf.task_always_eager:
-            # Unit-test settings only; the application never runs eagerly.
+            # Unit-test settings only; the application never runs eagerly. Task modules are
+            # discovered lazily, so load them before looking the task up.
+            current_app.loader.import_default_modules()
             current_app.tasks[task_name].apply(args=args, throw=True)
         else:
-            current_app.send_task(task_name, args=args, queue=queue)
+            # Routing (settings.CELERY_TASK_ROUTES) picks the queue from the task name.
+            current_app.send_task(task_name, args=args)
 
     transaction.on_commit(send)

@@ -5,7 +5,6 @@ from backend.common.storage import storage_delete_tree
 
 @shared_task(
     name="earmark.common.storage_delete_prefix",
-    queue="default",
     soft_time_limit=600,
     time_limit=660,
     autoretry_for=(OSError,),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backend.config.env import ENV
+from ml_worker.contracts import QUEUE_ML, TASK_PREFIX
 
 CELERY_BROKER_URL = ENV.broker_url
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
@@ -19,6 +20,8 @@ if ENV.embedded_broker:
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# ML work goes to the ML worker (GPU machines consume "ml"); everything else to "default".
+CELERY_TASK_ROUTES = {f"{TASK_PREFIX}*": {"queue": QUEUE_ML}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
