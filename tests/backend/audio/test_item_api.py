@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import os
 import stat
 import zipfile
@@ -63,12 +62,14 @@ def test_upload_each_format_becomes_ready_with_peaks(
     assert item.channels == 2
     assert item.sample_rate_hz == 48_000
     assert item.duration_s == pytest.approx(3.0, abs=0.1)
-    assert item.sha256 and item.size_bytes == path.stat().st_size
+    assert len(item.sha256) == 64
+    assert item.size_bytes == path.stat().st_size
     assert item.peaks_levels
     peaks = client_for(manager).get(f"/api/items/{item.pk}/peaks/?target_bins=100").json()
     assert len(peaks["data"]) == 2
     assert 0 < len(peaks["data"][0]) <= 2 * 2 * 100
-    assert max(peaks["data"][0]) > 0.3 and min(peaks["data"][0]) < -0.3
+    assert max(peaks["data"][0]) > 0.3
+    assert min(peaks["data"][0]) < -0.3
 
 
 def test_uploading_the_same_bytes_twice_is_a_duplicate(
