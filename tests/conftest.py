@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from celery import current_app
 from rest_framework.test import APIClient
 
+from backend.config.env import ENV
 from backend.projects.models import Membership, Project
 from backend.users.models import User
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.worker import WorkerProcess
 
 
 @pytest.fixture
@@ -60,3 +63,39 @@ def reviewer(member: Callable[[str], User]) -> User:
 @pytest.fixture
 def outsider(db: None) -> User:
     return UserFactory()
+
+
+def _require_real_broker() -> None:
+    """In CI the Redis broker must be there: a missing service fails, it never skips."""
+    if ENV.is_ci and ENV.embedded_broker:
+        pytest.fail("CI must run integration tests on Redis: set CELERY_BROKER_URL")
+
+
+@pytest.fixture(scope="session")
+def default_worker(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A real worker process consuming queue "default" for the whole session."""
+    _require_real_broker()
+    log = tmp_path_factory.mktemp("workers") / "default.log"
+    worker = WorkerProcess(app="backend.config", queue="default", log_path=log).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def ml_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    _require_real_broker()
+    log = tmp_path_factory.mktemp("workers") / "ml.log"
+    worker = WorkerProcess(app="ml_worker.celery_app", queue="ml", log_path=log).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def not_eager() -> Iterator[None]:
+    """Send tasks to the broker as the application does (unit tests run them eagerly)."""
+    previous = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = False
+    yield
+    current_app.conf.task_always_eager = previous
