@@ -95,6 +95,8 @@ def compute_peaks(
     ordered = _validated_levels(levels)
     if sample_rate_hz <= 0 or channels <= 0:
         raise ValueError("sample_rate_hz and channels must be positive")
+    # Only the finest level touches samples; int8 bins are 1/256 of the input, so keeping
+    # them all in memory is cheap even for hours of audio.
     binner = _FinestBinner(ordered[0], channels)
     for block in blocks:
         binner.feed(block)
@@ -175,6 +177,8 @@ def _quantise(values: npt.NDArray[np.floating], rounding: np.ufunc) -> Peaks:
 
 def _coarsen(finer: Peaks, ratio: int) -> Peaks:
     """Merge every `ratio` consecutive bins (the last group may be short)."""
+    # Exact, not an approximation: floor and ceil are monotonic, so the min of quantised
+    # minima is the quantised min of the samples (likewise for maxima).
     if len(finer) == 0:
         return finer.copy()
     starts = np.arange(0, len(finer), ratio)
@@ -225,6 +229,7 @@ def read_dat_range(
     """
     header = _read_dat_header(fileobj)
     first, stop = _bin_range(header, start_s, end_s)
+    # Fixed-size bins: a zoomed-in view of a 3-hour file reads kilobytes, not megabytes.
     fileobj.seek(first * header.channels * 2, io.SEEK_CUR)
     return _read_dat_bins(fileobj, header, first, stop)
 
@@ -291,6 +296,7 @@ def _bin_index(level: PeaksLevel | _DatHeader, time_s: float, *, round_up: bool)
     """Index of the bin boundary at `time_s`, relative to `level.start_bin`, in [0, bins]."""
     if math.isnan(time_s):
         raise ValueError("time must be a number, got NaN")
+    # Callers floor the start and ceil the end so partially covered edge bins are kept.
     relative_bins = time_s * level.sample_rate_hz / level.samples_per_bin - level.start_bin
     relative_bins = min(max(relative_bins, 0.0), float(level.bins))
     return math.ceil(relative_bins) if round_up else math.floor(relative_bins)
@@ -314,5 +320,6 @@ def to_wavesurfer(level: PeaksLevel) -> list[list[float]]:
 
     Values are rounded to 3 decimals to keep the JSON small.
     """
+    # Clip because a .dat from elsewhere may hold -128, one step beyond our range.
     scaled = np.clip(level.data.astype(np.float64) / PEAK_SCALE, -1.0, 1.0).round(3)
     return [scaled[:, channel, :].reshape(-1).tolist() for channel in range(level.channels)]
