@@ -263,8 +263,11 @@ class ItemPeaksApi(APIView):
                 "sample_rate_hz": item.sample_rate_hz,
                 "channels": item.channels,
                 "samples_per_bin": level,
-                "start_s": start_s,
-                "end_s": end_s,
+                "start_s": data.start_s,
+                # bins are whole, so the window is the bins' true span, not the one asked for
+                "end_s": min(
+                    item.duration_s, data.start_s + data.bins * level / item.sample_rate_hz
+                ),
                 "data": peaks_format.to_wavesurfer(data),
             }
         )

@@ -129,6 +129,8 @@ class _FinestBinner:
         self.frames += len(samples)
         if self._carry_frames:
             samples = self._top_up_carry(samples)
+            if self._carry_frames:  # the block was too short to complete the bin
+                return
         whole_frames = len(samples) - len(samples) % self.samples_per_bin
         if whole_frames:
             self._emit(samples[:whole_frames], self.samples_per_bin)

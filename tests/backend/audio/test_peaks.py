@@ -55,11 +55,12 @@ def in_blocks(
         yield signal[start : start + block_frames]
 
 
-def test_finest_level_matches_brute_force_across_block_boundaries() -> None:
-    # Given a stereo random signal with a partial last bin, fed in 1000-frame blocks
-    # (not a multiple of 256, so bins straddle blocks), plus an empty and a tiny block
+@pytest.mark.parametrize("block_frames", [1, 100, 255, 257, 1000, 4093])
+def test_finest_level_matches_brute_force_across_block_boundaries(block_frames: int) -> None:
+    # Given a stereo random signal with a partial last bin, fed in blocks whose size is not
+    # a multiple of 256 (so bins straddle blocks), after an empty and a tiny block
     signal = random_signal(256 * 37 + 101, channels=2)
-    blocks = [signal[:0], signal[:3], *in_blocks(signal[3:], 1000)]
+    blocks = [signal[:0], signal[:3], *in_blocks(signal[3:], block_frames)]
 
     # When peaks are computed
     pyramid = compute_peaks(blocks, sample_rate_hz=SAMPLE_RATE_HZ, channels=2)
