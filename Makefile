@@ -9,12 +9,12 @@ PIP := $(PY) -m pip
 TORCH_VERSION := 2.13.0
 NPM := npm --prefix frontend
 
-.PHONY: run test install install-dev frontend system-deps lint typecheck pytest frontend-test \
+.PHONY: run test install install-dev frontend system-deps browser-deps lint typecheck pytest frontend-test \
         migrate demo serve bench clean
 
 run: install frontend system-deps migrate demo serve
 
-test: install-dev frontend system-deps lint typecheck frontend-test pytest
+test: install-dev frontend system-deps browser-deps lint typecheck frontend-test pytest
 
 $(VENV)/.created:
 	@command -v $(PYTHON) >/dev/null || { echo "Earmark needs $(PYTHON) on PATH" >&2; exit 1; }
@@ -51,6 +51,16 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; \
 	  else \
 	    echo "note: ffmpeg is missing; MP3/M4A uploads will be refused until you install it" >&2; \
+	  fi; \
+	fi
+
+# Browser tests drive Debian's Chromium through Playwright (no browser download: none works here).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "note: /usr/bin/chromium is missing; browser tests will be skipped (failed in CI)" >&2; \
 	  fi; \
 	fi
 

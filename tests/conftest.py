@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from celery import current_app
@@ -11,6 +13,15 @@ from backend.projects.models import Membership, Project
 from backend.users.models import User
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.worker import WorkerProcess
+
+
+@pytest.fixture
+def media_root(settings: Any, tmp_path: Path) -> Path:
+    """A private storage folder per test, so "nothing was stored" can be checked exactly."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    return root
 
 
 @pytest.fixture

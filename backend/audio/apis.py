@@ -29,7 +29,7 @@ from backend.audio.services import (
     items_ingest,
 )
 from backend.audio.streaming import ranged_file_response
-from backend.common.exceptions import ValidationFailed
+from backend.common.exceptions import NotFound, ValidationFailed
 from backend.projects.models import Membership
 from backend.projects.selectors import project_access
 from backend.users.auth import current_user
@@ -192,10 +192,14 @@ class ItemAudioApi(APIView):
     @extend_schema(responses={(200, "audio/*"): OpenApiTypes.BINARY})
     def get(self, request: Request, item_id: int) -> Any:
         item, _ = item_access(user=current_user(request), item_id=item_id)
-        fh = default_storage.open(item.storage_key, "rb")
+        try:
+            size = default_storage.size(item.storage_key)
+            fh = default_storage.open(item.storage_key, "rb")
+        except FileNotFoundError as exc:
+            raise NotFound(f"the stored audio of item {item.pk} is missing") from exc
         return ranged_file_response(
             fh,
-            size=default_storage.size(item.storage_key),
+            size=size,
             content_type=item.content_type,
             range_header=request.headers.get("Range"),
             filename=item.original_name,

@@ -357,3 +357,10 @@ def test_only_managers_delete_items_and_the_bytes_go_too(
     assert response.status_code == 204
     assert not AudioItem.objects.exists()
     assert stored_files(media_root) == []
+
+
+def test_missing_stored_audio_is_a_clear_404(client_for, annotator, project, media_root):
+    item = AudioItemFactory(project=project, storage_key="projects/x/gone.wav")
+    response = client_for(annotator).get(f"/api/items/{item.pk}/audio/")
+    assert response.status_code == 404
+    assert "stored audio" in response.json()["error"]["message"]

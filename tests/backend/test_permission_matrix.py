@@ -1,0 +1,114 @@
+"""Every endpoint against every role: who gets through, who gets 403, who gets 404.
+
+The matrix is the contract in docs/api.md ("Who may do what"); a new endpoint belongs here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from django.urls import get_resolver
+
+from backend.audio.services import IngestSource, items_ingest
+from backend.projects.models import Membership
+from tests.audio_gen import write_tone
+from tests.factories import AnnotationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("outsider", "annotator", "reviewer", "manager")
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    url: str
+    body: dict | None
+    # expected status per role, in ROLES order
+    expected: tuple[int, int, int, int]
+    fmt: str = "json"
+
+
+def _cases(project_id: int, item_id: int, others_annotation_id: int, member_id: int) -> list[Case]:
+    p, i, a, m = project_id, item_id, others_annotation_id, member_id
+    ok_all = (404, 200, 200, 200)
+    return [
+        Case("get", f"/api/projects/{p}/", None, ok_all),
+        Case("patch", f"/api/projects/{p}/", {"instructions": "x"}, (404, 403, 403, 200)),
+        Case("get", f"/api/projects/{p}/members/", None, (404, 403, 200, 200)),
+        Case("post", f"/api/projects/{p}/members/", {"username": "ghost", "role": "annotator"},
+             (404, 403, 403, 400)),
+        Case("get", f"/api/projects/{p}/items/", None, ok_all),
+        Case("post", f"/api/projects/{p}/items/upload/", {}, (404, 403, 403, 400), "multipart"),
+        Case("patch", f"/api/projects/{p}/members/{m}/", {"role": "reviewer"},
+             (404, 403, 403, 200)),
+        Case("get", f"/api/items/{i}/", None, ok_all),
+        Case("get", f"/api/items/{i}/predictions/", None, ok_all),
+        Case("get", f"/api/items/{i}/audio/", None, ok_all),
+        Case("get", f"/api/items/{i}/peaks/", None, ok_all),
+        Case("get", f"/api/items/{i}/annotations/", None, ok_all),
+        Case("post", f"/api/items/{i}/annotations/", {}, (404, 201, 201, 201)),
+        Case("post", f"/api/items/{i}/skip/", None, (404, 200, 200, 200)),
+        Case("get", f"/api/projects/{p}/next-item/", None, ok_all),
+        Case("get", f"/api/projects/{p}/annotations/", None, ok_all),
+        # someone else's annotation: hidden from annotators (blind), visible to reviewers
+        Case("get", f"/api/annotations/{a}/", None, (404, 404, 200, 200)),
+        Case("patch", f"/api/annotations/{a}/", {"version": 1}, (404, 404, 403, 403)),
+        Case("post", f"/api/annotations/{a}/submit/", {"version": 1}, (404, 404, 403, 403)),
+        Case("get", f"/api/projects/{p}/model-versions/", None, ok_all),
+        Case("get", f"/api/projects/{p}/training-runs/", None, ok_all),
+        Case("delete", f"/api/items/{i}/", None, (404, 403, 403, 204)),
+        Case("delete", f"/api/projects/{p}/", None, (404, 403, 403, 204)),
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def stored_item(project, media_root, tmp_path, django_capture_on_commit_callbacks):
+    path = write_tone(tmp_path / "a.wav", duration_s=1.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        (outcome,) = items_ingest(
+            project=project, sources=[IngestSource(name="a.wav", path=path)], uploaded_by=None
+        )
+    return outcome.item
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case_index", range(23))
+def test_permission_matrix(client_for, project, stored_item, role, case_index):
+    # given a project with an item, someone else's annotation on it, and a caller in `role`
+    item = stored_item
+    owner = UserFactory()
+    Membership.objects.create(project=project, user=owner, role="annotator")
+    others = AnnotationFactory(item=item, annotator=owner)
+    user = UserFactory()
+    if role != "outsider":
+        Membership.objects.create(project=project, user=user, role=role)
+    case = _cases(project.pk, item.pk, others.pk, owner.pk)[case_index]
+    # when they call the endpoint
+    response = getattr(client_for(user), case.method)(case.url, case.body, format=case.fmt)
+    # then the answer is the one the contract gives their role
+    expected = case.expected[ROLES.index(role)]
+    assert response.status_code == expected, (case.method, case.url, response.content[:300])
+
+
+def _routes(patterns: list, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if hasattr(pattern, "url_patterns"):
+            out |= _routes(pattern.url_patterns, route)
+        else:
+            out.add("/" + re.sub(r"<int:\w+>", "<>", route))
+    return out
+
+
+def test_the_matrix_covers_every_api_route():
+    covered = {re.sub(r"/\d+/", "/<>/", c.url) for c in _cases(1, 2, 3, 4)}
+    covered = {re.sub(r"/\d+/", "/<>/", c) for c in covered}
+    open_routes = {"/api/health/", "/api/auth/token/", "/api/me/", "/api/schema/", "/api/docs/",
+                   "/api/projects/"}  # fmt: skip
+    api = {r for r in _routes(get_resolver().url_patterns) if r.startswith("/api/")}
+    missing = api - covered - open_routes
+    assert not missing, f"add these routes to the permission matrix: {sorted(missing)}"
