@@ -142,6 +142,9 @@ def test_embedded_first_run(tmp_path: Path) -> None:
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the web server is still listening"
     assert _processes_with_env(f"EARMARK_VAR_DIR={tmp_path / 'var'}") == []
+    # the embedded broker keeps all its files under the var folder
+    assert (tmp_path / "var" / "broker" / "control").is_dir()
+    assert not (REPO_ROOT / "control").exists()
 
 
 def _processes_with_env(marker: str) -> list[int]:

@@ -8,12 +8,14 @@ from ml_worker.contracts import QUEUE_ML, TASK_PREFIX
 CELERY_BROKER_URL = ENV.broker_url
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if ENV.embedded_broker:
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (ENV.broker_folder / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(ENV.broker_folder / "out"),
         "data_folder_out": str(ENV.broker_folder / "out"),
         "processed_folder": str(ENV.broker_folder / "processed"),
+        # Without this kombu writes its exchange files into the current directory.
+        "control_folder": str(ENV.broker_folder / "control"),
         "store_processed": False,
     }
 # Results travel through the database (written by services), never through a result backend.

@@ -18,12 +18,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # processes started by integration tests share (see tests/worker.py).
 TEST_VAR_DIR = Path(tempfile.mkdtemp(prefix="earmark-test-var-"))
 if ENV.embedded_broker:  # noqa: F405
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (TEST_VAR_DIR / "broker" / _sub).mkdir(parents=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(TEST_VAR_DIR / "broker" / "out"),
         "data_folder_out": str(TEST_VAR_DIR / "broker" / "out"),
         "processed_folder": str(TEST_VAR_DIR / "broker" / "processed"),
+        "control_folder": str(TEST_VAR_DIR / "broker" / "control"),
         "store_processed": False,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
