@@ -27,6 +27,15 @@ export default defineConfig(
     },
   },
   {
+    // Tests assert on mocked methods (`expect(obj.method).toHaveBeenCalled()`) and name unused
+    // parameters of fakes with a leading underscore.
+    files: ['**/*.test.ts', 'src/**/test-fakes.ts'],
+    rules: {
+      '@typescript-eslint/unbound-method': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: globals.node },

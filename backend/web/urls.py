@@ -1,9 +1,17 @@
 from django.urls import path
 
-from backend.web.views import item_page, project_page, projects_page
+from backend.web.views import (
+    item_annotate_page,
+    item_page,
+    project_annotate_page,
+    project_page,
+    projects_page,
+)
 
 urlpatterns = [
     path("", projects_page, name="web-projects"),
     path("projects/<int:project_id>/", project_page, name="web-project"),
+    path("projects/<int:project_id>/annotate/", project_annotate_page, name="web-project-annotate"),
     path("items/<int:item_id>/", item_page, name="web-item"),
+    path("items/<int:item_id>/annotate/", item_annotate_page, name="web-item-annotate"),
 ]
