@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from backend.config.env import ENV
+
+# Playwright's sync API keeps an asyncio loop running in the test thread; Django then refuses
+# ORM calls from that thread unless told the caller is synchronous, which these tests are.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
