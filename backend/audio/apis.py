@@ -7,16 +7,19 @@ from typing import Any, BinaryIO, cast
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.audio import peaks as peaks_format
+from backend.audio import spectrogram
 from backend.audio.filters import ItemFilter
 from backend.audio.models import AudioItem
 from backend.audio.selectors import item_access, item_list
@@ -26,7 +29,10 @@ from backend.audio.services import (
     ItemNotReady,
     archive_sources,
     item_delete,
+    item_require_ready,
     items_ingest,
+    spectrogram_tile,
+    spectrogram_tile_spec,
 )
 from backend.audio.streaming import ranged_file_response
 from backend.common.exceptions import NotFound, ValidationFailed
@@ -274,4 +280,136 @@ class ItemPeaksApi(APIView):
                 ),
                 "data": peaks_format.to_wavesurfer(data),
             }
+        )
+
+
+_DEFAULT_SPECTROGRAM = spectrogram.SpectrogramSettings()
+_TILE_CACHE_CONTROL = "private, max-age=86400"
+
+
+class SpectrogramQuerySerializer(serializers.Serializer):
+    px_per_s = serializers.FloatField()
+    index = serializers.IntegerField(min_value=0)
+    scale = serializers.ChoiceField(choices=spectrogram.SCALES, default=_DEFAULT_SPECTROGRAM.scale)
+    n_fft = serializers.ChoiceField(choices=spectrogram.N_FFTS, default=_DEFAULT_SPECTROGRAM.n_fft)
+    db_min = serializers.FloatField(
+        default=_DEFAULT_SPECTROGRAM.db_min,
+        min_value=spectrogram.DB_LIMITS[0],
+        max_value=spectrogram.DB_LIMITS[1],
+    )
+    db_max = serializers.FloatField(
+        default=_DEFAULT_SPECTROGRAM.db_max,
+        min_value=spectrogram.DB_LIMITS[0],
+        max_value=spectrogram.DB_LIMITS[1],
+    )
+    cmap = serializers.ChoiceField(choices=spectrogram.CMAPS, default=_DEFAULT_SPECTROGRAM.cmap)
+
+    def validate_px_per_s(self, value: float) -> float:
+        if not spectrogram.is_level(value):
+            levels = ", ".join(spectrogram.level_token(p) for p in spectrogram.PX_PER_S_LEVELS)
+            raise serializers.ValidationError(f"must be one of {levels}")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Tenths of a dB: finer steps would only multiply cached tiles.
+        attrs["db_min"] = round(attrs["db_min"], 1)
+        attrs["db_max"] = round(attrs["db_max"], 1)
+        if attrs["db_max"] <= attrs["db_min"]:
+            raise serializers.ValidationError({"db_max": "must be greater than db_min"})
+        return attrs
+
+    def settings(self) -> spectrogram.SpectrogramSettings:
+        data = self.validated_data
+        return spectrogram.SpectrogramSettings(
+            scale=data["scale"],
+            n_fft=data["n_fft"],
+            db_min=data["db_min"],
+            db_max=data["db_max"],
+            cmap=data["cmap"],
+        )
+
+
+class _IgnoreAccept(BaseContentNegotiation):
+    """The first renderer (JSON) whatever Accept says: an <img> asks for image/*, which no
+    renderer offers, and a tile's errors are JSON anyway; the PNG itself bypasses renderers."""
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class ItemSpectrogramApi(APIView):
+    """One spectrogram tile as a PNG; tiles are cached, so repeated requests are cheap."""
+
+    content_negotiation_class = _IgnoreAccept
+
+    @extend_schema(
+        parameters=[SpectrogramQuerySerializer],
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request, item_id: int) -> HttpResponse:
+        item, _ = item_access(user=current_user(request), item_id=item_id)
+        item_require_ready(item=item, what="spectrograms")
+        q = SpectrogramQuerySerializer(data=request.query_params)
+        q.is_valid(raise_exception=True)
+        spec = spectrogram_tile_spec(
+            item=item, px_per_s=q.validated_data["px_per_s"], index=q.validated_data["index"]
+        )
+        png = spectrogram_tile(
+            item=item, px_per_s=spec.px_per_s, index=spec.index, settings=q.settings()
+        )
+        response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = _TILE_CACHE_CONTROL
+        response["X-Tile-Start-S"] = repr(spec.start_s)
+        response["X-Tile-End-S"] = repr(spec.end_s)
+        response["X-Tile-Width-Px"] = str(spec.columns)
+        return response
+
+
+class SpectrogramSettingsSerializer(serializers.Serializer):
+    scale = serializers.ChoiceField(choices=spectrogram.SCALES)
+    n_fft = serializers.ChoiceField(choices=spectrogram.N_FFTS)
+    db_min = serializers.FloatField()
+    db_max = serializers.FloatField()
+    cmap = serializers.ChoiceField(choices=spectrogram.CMAPS)
+
+
+class SpectrogramOverviewSerializer(serializers.Serializer):
+    px_per_s_max = serializers.FloatField()
+    n_fft = serializers.IntegerField()
+
+
+class SpectrogramInfoSerializer(serializers.Serializer):
+    tile_width_px = serializers.IntegerField()
+    tile_height_px = serializers.IntegerField()
+    px_per_s_levels = serializers.ListField(child=serializers.FloatField())
+    tiles_per_level = serializers.DictField(child=serializers.IntegerField())
+    scales = serializers.ListField(child=serializers.CharField())
+    n_ffts = serializers.ListField(child=serializers.IntegerField())
+    cmaps = serializers.ListField(child=serializers.CharField())
+    db_limits = serializers.ListField(child=serializers.FloatField())
+    defaults = SpectrogramSettingsSerializer()
+    db_reference = serializers.CharField()
+    sample_rate_hz = serializers.IntegerField()
+    nyquist_hz = serializers.FloatField()
+    duration_s = serializers.FloatField()
+    frequency_axis = serializers.CharField()
+    mel_formula = serializers.CharField()
+    mel_formula_text = serializers.CharField()
+    last_tile = serializers.ChoiceField(choices=[spectrogram.LAST_TILE_SHAPE])
+    last_tile_text = serializers.CharField()
+    overview = SpectrogramOverviewSerializer()
+
+
+class ItemSpectrogramInfoApi(APIView):
+    """How a recording's spectrogram is tiled: geometry, levels, settings, frequency axis."""
+
+    @extend_schema(responses=SpectrogramInfoSerializer)
+    def get(self, request: Request, item_id: int) -> Response:
+        item, _ = item_access(user=current_user(request), item_id=item_id)
+        item_require_ready(item=item, what="spectrograms")
+        return Response(
+            spectrogram.describe(sample_rate_hz=item.sample_rate_hz, duration_s=item.duration_s)
         )

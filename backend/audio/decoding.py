@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -81,6 +82,11 @@ _UNSUPPORTED_MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (8, b"AIFF", "AIFF"),
     (8, b"AIFC", "AIFF-C"),
 )
+# After an input seek, ffmpeg's first MP3 frames lack the bits they borrow from earlier
+# frames (the bit reservoir) and AAC lacks the previous frame's overlap: its first ~2300
+# samples are wrong. Seeking this much earlier and dropping it makes the window exact (MP3)
+# or as close as AAC's random noise substitution allows.
+_FFMPEG_SEEK_PREROLL_S = 0.2
 _MISSING_FFMPEG_MESSAGE = "MP3/M4A need ffmpeg, which is not installed: apt-get install ffmpeg"
 
 
@@ -243,6 +249,102 @@ def check_tail(
             f"the length its header promises"
         )
     return decoded_frames
+
+
+def iter_window_blocks(
+    path: str | os.PathLike[str],
+    info: AudioInfo,
+    *,
+    start_s: float,
+    duration_s: float,
+    block_frames: int = 65536,
+) -> Generator[npt.NDArray[np.float32], None, None]:
+    """Stream frames [round(start_s * rate), + round(duration_s * rate)) of the file.
+
+    Blocks are float32 (frames, channels) of at most `block_frames` frames; fewer frames
+    than asked come out when the window runs past the end. Seeks instead of decoding from
+    the start: libsndfile seeks WAV/FLAC/Ogg/Opus; ffmpeg seeks MP3/M4A on its input (`-ss`
+    before `-i`) from a little earlier, dropping the pre-roll its decoder needs to settle,
+    and stops after the window (`-t`). Raises AudioDecodeError while iterating when decoding
+    fails, ValueError for a negative or non-finite window.
+    """
+    if not (math.isfinite(start_s) and math.isfinite(duration_s)):
+        raise ValueError("start_s and duration_s must be finite")
+    if start_s < 0 or duration_s < 0 or block_frames <= 0:
+        raise ValueError("start_s and duration_s must be >= 0, block_frames positive")
+    rate_hz = info.sample_rate_hz
+    start_frame = round(start_s * rate_hz)
+    wanted_frames = round(duration_s * rate_hz)
+    if wanted_frames == 0:
+        return
+    audio_path = Path(path)
+    opened = _open_soundfile(audio_path) if info.format in _SOUNDFILE_FORMATS else "ffmpeg"
+    preroll_frames = 0
+    if isinstance(opened, str):
+        preroll_frames = min(start_frame, round(_FFMPEG_SEEK_PREROLL_S * rate_hz))
+        # A little slack: -t rounds to whole frames, and the window is cut exactly below.
+        source = _ffmpeg_blocks(
+            audio_path,
+            info,
+            block_frames,
+            start_frame=start_frame - preroll_frames,
+            duration_s=(preroll_frames + wanted_frames) / rate_hz + 0.05,
+        )
+    elif start_frame >= opened.frames:
+        opened.close()  # the window starts after the end: nothing to read
+        return
+    else:
+        source = _soundfile_blocks(opened, block_frames, start_frame=start_frame)
+    with contextlib.closing(source):
+        try:
+            yield from _frames_between(source, skip=preroll_frames, take=wanted_frames)
+        except _DecodeFailure as failure:
+            raise AudioDecodeError(
+                f"corrupt or truncated audio: cannot decode {duration_s:.2f} s from "
+                f"{start_s:.2f} s ({failure})"
+            ) from failure
+
+
+def read_window(
+    path: str | os.PathLike[str], info: AudioInfo, *, start_s: float, duration_s: float
+) -> npt.NDArray[np.float32]:
+    """`iter_window_blocks` gathered into one float32 (frames, channels) array.
+
+    For windows of seconds to minutes: memory is the window's size (a minute of 48 kHz
+    stereo is 23 MB). Stream longer spans with `iter_window_blocks`.
+    """
+    blocks = list(iter_window_blocks(path, info, start_s=start_s, duration_s=duration_s))
+    if not blocks:
+        return np.zeros((0, info.channels), dtype=np.float32)
+    return np.concatenate(blocks)
+
+
+def tee_blocks(
+    blocks: Iterable[npt.NDArray[np.float32]],
+    *sinks: Callable[[npt.NDArray[np.float32]], object],
+) -> Generator[npt.NDArray[np.float32], None, None]:
+    """Yield each block after handing it to every sink: one decode pass, several consumers.
+
+    Sinks must not modify the blocks they are given.
+    """
+    for block in blocks:
+        for sink in sinks:
+            sink(block)
+        yield block
+
+
+def _frames_between(blocks: Iterable[npt.NDArray[np.float32]], *, skip: int, take: int) -> _Blocks:
+    """The frames [skip, skip + take) of a block stream, stopping as soon as they are out."""
+    for block in blocks:
+        if skip >= len(block):
+            skip -= len(block)
+            continue
+        part = block[skip : skip + take]
+        skip = 0
+        take -= len(part)
+        yield part
+        if take <= 0:
+            return
 
 
 # --- content sniffing -------------------------------------------------------------------
@@ -483,17 +585,27 @@ def _probe_with_ffprobe(path: Path, audio_format: str, codec_hint: str) -> Audio
 
 
 def _ffmpeg_blocks(
-    path: Path, info: AudioInfo, block_frames: int, *, start_frame: int = 0
+    path: Path,
+    info: AudioInfo,
+    block_frames: int,
+    *,
+    start_frame: int = 0,
+    duration_s: float | None = None,
 ) -> _Blocks:
-    """Decode with an ffmpeg child to interleaved float32 at the probed rate and layout."""
+    """Decode with an ffmpeg child to interleaved float32 at the probed rate and layout.
+
+    `start_frame` seeks on the input (`-ss` before `-i`: fast, and exact to the sample with
+    ffmpeg's default accurate seek); `duration_s` stops the output after that long (`-t`).
+    """
     seek = ("-ss", f"{start_frame / info.sample_rate_hz:.6f}") if start_frame else ()
+    limit = ("-t", f"{duration_s:.6f}") if duration_s is not None else ()
     # 0:a:0 skips cover-art "video" streams; explicit -ac/-ar pin the layout the caller was
     # promised even if the stream changes parameters midway.
     command = [
         _require_tool("ffmpeg"),
         *("-nostdin", "-v", "error", *seek, "-f", _FFMPEG_DEMUXERS[info.format]),
         *("-i", _input_url(path), "-map", "0:a:0", "-f", "f32le", "-acodec", "pcm_f32le"),
-        *("-ac", str(info.channels), "-ar", str(info.sample_rate_hz), "pipe:1"),
+        *("-ac", str(info.channels), "-ar", str(info.sample_rate_hz), *limit, "pipe:1"),
     ]
     # stderr goes to a file: a pipe nobody drains can fill up on a badly damaged file and
     # deadlock ffmpeg while we block on stdout.

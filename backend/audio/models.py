@@ -66,3 +66,14 @@ class AudioItem(BaseModel):
 
     def peaks_key(self, samples_per_bin: int) -> str:
         return f"{self.peaks_prefix}{samples_per_bin}.dat"
+
+    @property
+    def spectrogram_prefix(self) -> str:
+        """The overview and every cached tile of this item live under here."""
+        return f"projects/{self.project_id}/spectrogram/{self.pk}/"
+
+    def spectrogram_overview_key(self, scale: str) -> str:
+        return f"{self.spectrogram_prefix}overview-{scale}.npy"
+
+    def spectrogram_tile_key(self, settings_key: str, level: str, index: int) -> str:
+        return f"{self.spectrogram_prefix}{settings_key}/{level}/{index}.png"

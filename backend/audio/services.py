@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import logging
 import shutil
@@ -10,18 +12,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from backend.audio import decoding, peaks
+from backend.audio import decoding, peaks, spectrogram
 from backend.audio.archives import ZipLimits, extract_archive
 from backend.audio.models import AudioItem
 from backend.audio.selectors import item_by_sha256
-from backend.common.exceptions import ApplicationError
+from backend.common.exceptions import ApplicationError, ValidationFailed
 from backend.common.queue import enqueue_on_commit
 from backend.common.storage import local_path, storage_delete_tree
 from backend.projects.models import Project
@@ -161,10 +164,13 @@ def archive_sources(archive: Path, *, archive_name: str) -> Iterator[list[Ingest
 
 
 def item_process(*, item_id: int, force: bool = False) -> AudioItem | None:
-    """Full decode check and waveform peaks for one item; ``failed`` with the reason on error.
+    """Full decode check, waveform peaks and the spectrogram overview for one item.
 
-    Idempotent: a ready item is left alone unless ``force``. Runs outside a transaction while
-    decoding (minutes for long files) and writes the result in one short transaction.
+    One decode pass feeds both the peaks and the overview. ``failed`` with the reason on
+    error. Idempotent: a ready item is left alone unless ``force``; reprocessing replaces the
+    peaks and the overview and drops every cached spectrogram tile. Runs outside a
+    transaction while decoding (minutes for long files) and writes the result in one short
+    transaction.
     """
     item = AudioItem.objects.filter(pk=item_id).first()
     if item is None:
@@ -175,20 +181,29 @@ def item_process(*, item_id: int, force: bool = False) -> AudioItem | None:
     try:
         with local_path(item.storage_key) as path:
             info = decoding.probe(path)
+            overview = spectrogram.OverviewBuilder(sample_rate_hz=info.sample_rate_hz)
             pyramid = peaks.compute_peaks(
-                decoding.iter_blocks(path),
+                decoding.tee_blocks(decoding.iter_blocks(path, info=info), overview.feed),
                 sample_rate_hz=info.sample_rate_hz,
                 channels=info.channels,
             )
+            overviews = overview.finish()
         decoding.verify_decoded_frames(info, pyramid.frames)
     except (decoding.AudioDecodeError, OSError) as exc:
         return _item_fail(item_id=item_id, error=str(exc))
 
     storage_delete_tree(item.peaks_prefix)
+    storage_delete_tree(item.spectrogram_prefix)
     for level in pyramid.levels:
         key = item.peaks_key(level)
         with tempfile.TemporaryFile() as fh:
             peaks.write_dat(pyramid, level, fh)
+            fh.seek(0)
+            default_storage.save(key, File(fh, name=key))
+    for scale, data in overviews.items():
+        key = item.spectrogram_overview_key(scale)
+        with tempfile.TemporaryFile() as fh:
+            spectrogram.write_overview(data, fh)
             fh.seek(0)
             default_storage.save(key, File(fh, name=key))
     with transaction.atomic():
@@ -218,11 +233,13 @@ def _item_fail(*, item_id: int, error: str) -> AudioItem | None:
 @transaction.atomic
 def item_delete(*, item: AudioItem) -> None:
     storage_key, peaks_prefix = item.storage_key, item.peaks_prefix
+    spectrogram_prefix = item.spectrogram_prefix
     item.delete()
 
     def _remove_bytes() -> None:
         default_storage.delete(storage_key)
         storage_delete_tree(peaks_prefix)
+        storage_delete_tree(spectrogram_prefix)
 
     transaction.on_commit(_remove_bytes)
 
@@ -230,3 +247,127 @@ def item_delete(*, item: AudioItem) -> None:
 class ItemNotReady(ApplicationError):
     status_code = 409
     code = "item_not_ready"
+
+
+def spectrogram_tile(
+    *,
+    item: AudioItem,
+    px_per_s: float,
+    index: int,
+    settings: spectrogram.SpectrogramSettings,
+) -> bytes:
+    """The PNG of one spectrogram tile, from the cache in storage or rendered and cached.
+
+    Tiles at 8 px/s or coarser come from the overview the worker stored (n_fft 1024, whatever
+    was asked); finer ones (and items processed before overviews existed) are computed from
+    the audio window the tile covers. Raises ItemNotReady unless the item is ready,
+    ValidationFailed naming ``px_per_s`` or ``index`` when there is no such tile.
+    """
+    spec = spectrogram_tile_spec(item=item, px_per_s=px_per_s, index=index)
+    if px_per_s <= spectrogram.OVERVIEW_PX_PER_S:
+        # A column here spans 125 ms or more, where the FFT size changes nothing visible;
+        # the overview answers in milliseconds instead of decoding hours of audio per tile.
+        settings = dataclasses.replace(settings, n_fft=spectrogram.OVERVIEW_N_FFT)
+    key = item.spectrogram_tile_key(settings.key, spectrogram.level_token(px_per_s), index)
+    cached = _stored_bytes(key)
+    if cached is not None:
+        return cached
+    row_db = _tile_row_db(item=item, spec=spec, settings=settings)
+    png = spectrogram.render_tile(row_db, settings=settings)
+    _store_once(key, png)
+    return png
+
+
+def spectrogram_tile_spec(*, item: AudioItem, px_per_s: float, index: int) -> spectrogram.TileSpec:
+    """Where tile ``index`` at ``px_per_s`` lies; the same checks as `spectrogram_tile`."""
+    item_require_ready(item=item, what="spectrograms")
+    if not spectrogram.is_level(px_per_s):
+        levels = ", ".join(spectrogram.level_token(p) for p in spectrogram.PX_PER_S_LEVELS)
+        raise ValidationFailed(
+            "no such zoom level", fields={"px_per_s": [f"must be one of {levels}"]}
+        )
+    count = spectrogram.tile_count(duration_s=item.duration_s, px_per_s=px_per_s)
+    if index >= count:
+        raise ValidationFailed(
+            "no such tile",
+            fields={"index": [f"must be below {count}, the number of tiles at this level"]},
+        )
+    return spectrogram.tile_spec(duration_s=item.duration_s, px_per_s=px_per_s, index=index)
+
+
+def item_require_ready(*, item: AudioItem, what: str) -> None:
+    """ItemNotReady (409) unless the worker has processed the item; ``what`` names the data."""
+    if item.state != AudioItem.State.READY:
+        raise ItemNotReady(f"item {item.pk} is {item.state}; {what} exist once it is ready")
+
+
+def _tile_row_db(
+    *, item: AudioItem, spec: spectrogram.TileSpec, settings: spectrogram.SpectrogramSettings
+) -> spectrogram.FloatArray:
+    if (
+        settings.n_fft == spectrogram.OVERVIEW_N_FFT
+        and spec.px_per_s <= spectrogram.OVERVIEW_PX_PER_S
+    ):  # always true at coarse levels: spectrogram_tile pins n_fft there
+        try:
+            with default_storage.open(item.spectrogram_overview_key(settings.scale), "rb") as fh:
+                return spectrogram.overview_row_db(cast(BinaryIO, fh), spec=spec)
+        except FileNotFoundError:
+            logger.info("item %s has no spectrogram overview; computing the tile", item.pk)
+    first, stop = spectrogram.tile_frame_range(
+        spec=spec, n_fft=settings.n_fft, sample_rate_hz=item.sample_rate_hz
+    )
+    rate_hz = item.sample_rate_hz
+    try:
+        with local_path(item.storage_key) as path:
+            blocks = decoding.iter_window_blocks(
+                path,
+                _item_audio_info(item),
+                start_s=first / rate_hz,
+                duration_s=(stop - first) / rate_hz,
+            )
+            with contextlib.closing(blocks):
+                return spectrogram.row_db_from_blocks(
+                    blocks,
+                    spec=spec,
+                    scale=settings.scale,
+                    n_fft=settings.n_fft,
+                    sample_rate_hz=rate_hz,
+                    start_frame=first,
+                )
+    except decoding.AudioDecodeError as exc:
+        raise ApplicationError(
+            f"item {item.pk}: cannot decode this part of the audio ({exc})",
+            code="invalid_audio",
+            status_code=500,
+        ) from exc
+
+
+def _item_audio_info(item: AudioItem) -> decoding.AudioInfo:
+    """What the decoder needs, from the row: no probe (an ffprobe run costs ~50 ms)."""
+    return decoding.AudioInfo(
+        format=item.format,
+        codec="",
+        duration_s=item.duration_s,
+        sample_rate_hz=item.sample_rate_hz,
+        channels=item.channels,
+        frames=round(item.duration_s * item.sample_rate_hz),
+        content_type=item.content_type,
+    )
+
+
+def _stored_bytes(key: str) -> bytes | None:
+    try:
+        with default_storage.open(key, "rb") as fh:
+            data: bytes = fh.read()
+    except FileNotFoundError:
+        return None
+    return data
+
+
+def _store_once(key: str, data: bytes) -> None:
+    """Store under exactly ``key``; when a concurrent request got there first, keep theirs."""
+    if default_storage.exists(key):
+        return
+    saved = default_storage.save(key, ContentFile(data))
+    if saved != key:  # the storage picked another name because ``key`` appeared meanwhile
+        default_storage.delete(saved)

@@ -5,6 +5,8 @@ from backend.audio.apis import (
     ItemDetailApi,
     ItemListApi,
     ItemPeaksApi,
+    ItemSpectrogramApi,
+    ItemSpectrogramInfoApi,
     ItemUploadApi,
 )
 
@@ -14,4 +16,10 @@ urlpatterns = [
     path("items/<int:item_id>/", ItemDetailApi.as_view(), name="item-detail"),
     path("items/<int:item_id>/audio/", ItemAudioApi.as_view(), name="item-audio"),
     path("items/<int:item_id>/peaks/", ItemPeaksApi.as_view(), name="item-peaks"),
+    path("items/<int:item_id>/spectrogram/", ItemSpectrogramApi.as_view(), name="item-spectrogram"),
+    path(
+        "items/<int:item_id>/spectrogram/info/",
+        ItemSpectrogramInfoApi.as_view(),
+        name="item-spectrogram-info",
+    ),
 ]

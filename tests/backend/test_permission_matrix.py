@@ -48,6 +48,8 @@ def _cases(project_id: int, item_id: int, others_annotation_id: int, member_id: 
         Case("get", f"/api/items/{i}/predictions/", None, ok_all),
         Case("get", f"/api/items/{i}/audio/", None, ok_all),
         Case("get", f"/api/items/{i}/peaks/", None, ok_all),
+        Case("get", f"/api/items/{i}/spectrogram/", {"px_per_s": 8, "index": 0}, ok_all),
+        Case("get", f"/api/items/{i}/spectrogram/info/", None, ok_all),
         Case("get", f"/api/items/{i}/annotations/", None, ok_all),
         Case("post", f"/api/items/{i}/annotations/", {}, (404, 201, 201, 201)),
         Case("post", f"/api/items/{i}/skip/", None, (404, 200, 200, 200)),
@@ -75,7 +77,7 @@ def stored_item(project, media_root, tmp_path, django_capture_on_commit_callback
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("case_index", range(23))
+@pytest.mark.parametrize("case_index", range(25))
 def test_permission_matrix(client_for, project, stored_item, role, case_index):
     # given a project with an item, someone else's annotation on it, and a caller in `role`
     item = stored_item
