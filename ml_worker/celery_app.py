@@ -35,5 +35,6 @@ if ENV.embedded_broker:
         "data_folder_out": str(folder / "out"),
         "processed_folder": str(folder / "processed"),
         "control_folder": str(folder / "control"),
+        "polling_interval": 0.05,
         "store_processed": False,
     }

@@ -25,6 +25,7 @@ if ENV.embedded_broker:  # noqa: F405
         "data_folder_out": str(TEST_VAR_DIR / "broker" / "out"),
         "processed_folder": str(TEST_VAR_DIR / "broker" / "processed"),
         "control_folder": str(TEST_VAR_DIR / "broker" / "control"),
+        "polling_interval": 0.05,
         "store_processed": False,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

@@ -260,3 +260,23 @@ def test_annotation_list_query_count_is_constant(
     with django_assert_max_num_queries(6):
         response = client_for(reviewer).get(f"/api/projects/{project.pk}/annotations/")
     assert len(response.json()["results"]) == 20
+
+
+def test_next_item_takes_the_lowest_open_id_across_fill_levels(client_for, member, project):
+    # given three annotations wanted per item, items at every fill level, some of them mine
+    project.annotations_per_item = 3
+    project.save()
+    me = member("annotator")
+    full = AudioItemFactory(project=project, active_annotations=3)
+    mine_once = AudioItemFactory(project=project, active_annotations=1)
+    AnnotationFactory(item=mine_once, annotator=me, state="submitted")
+    two_others = AudioItemFactory(project=project, active_annotations=2)
+    empty = AudioItemFactory(project=project, active_annotations=0)
+    client = client_for(me)
+    # then the lowest id with a free slot that I have not done comes first, whatever its level
+    assert (
+        client.get(f"/api/projects/{project.pk}/next-item/").json()["item"]["id"] == two_others.pk
+    )
+    client.post(f"/api/items/{two_others.pk}/skip/")
+    assert client.get(f"/api/projects/{project.pk}/next-item/").json()["item"]["id"] == empty.pk
+    assert full.pk < mine_once.pk
