@@ -53,7 +53,8 @@ def next_item_for_user(*, project: Project, user: User) -> AudioItem | None:
     """The item this person should label next.
 
     Their own unfinished draft comes first. Otherwise a ready item that still needs annotations
-    and that they have not annotated or skipped, in the project's queue order.
+    and that they have not annotated or skipped, in the project's queue order. Uses the partial
+    index ``item_queue`` (project, active_annotations, id) WHERE state = 'ready'.
     """
     draft = (
         Annotation.objects.filter(
@@ -68,47 +69,29 @@ def next_item_for_user(*, project: Project, user: User) -> AudioItem | None:
     )
     if draft is not None:
         return draft.item
-    if project.queue_policy == Project.QueuePolicy.RANDOM:
-        return _random_pick(project=project, user=user)
-    return _first_open(project=project, user=user)
-
-
-def _first_open(
-    *, project: Project, user: User, min_id: int | None = None, below_id: int | None = None
-) -> AudioItem | None:
-    """The lowest-id ready item with a free slot that ``user`` has not touched.
-
-    ``active_annotations < K`` with ORDER BY id cannot walk the ``item_queue`` index
-    (project, active_annotations, id) in order, and Postgres then filters every full item
-    before the first open one. One equality per fill level (K is small) walks the index in id
-    order instead; each later level only needs ids below the best found so far.
-    """
     mine = Annotation.objects.filter(item=OuterRef("pk"), annotator=user)
-    best: AudioItem | None = None
-    for filled in range(project.annotations_per_item):
-        qs = AudioItem.objects.filter(
-            project=project, state=AudioItem.State.READY, active_annotations=filled
-        ).filter(~Exists(mine))
-        if min_id is not None:
-            qs = qs.filter(id__gte=min_id)
-        upper = best.pk if best is not None else below_id
-        if upper is not None:
-            qs = qs.filter(id__lt=upper)
-        best = qs.order_by("id").first() or best
-    return best
+    candidates = AudioItem.objects.filter(
+        project=project,
+        state=AudioItem.State.READY,
+        active_annotations__lt=project.annotations_per_item,
+    ).filter(~Exists(mine))
+    if project.queue_policy == Project.QueuePolicy.RANDOM:
+        return _random_pick(candidates)
+    return candidates.order_by("id").first()
 
 
-def _random_pick(*, project: Project, user: User) -> AudioItem | None:
-    """A uniformly placed pivot id, then the first open item at or after it (wrapping).
+def _random_pick(candidates: QuerySet[AudioItem]) -> AudioItem | None:
+    """A uniformly placed pivot id, then the next candidate at or after it (wrapping).
 
-    ORDER BY random() would read every candidate row; this reads index ranges only.
+    ORDER BY random() would read every candidate row; this reads two index ranges at most.
     """
-    ready = AudioItem.objects.filter(project=project, state=AudioItem.State.READY)
-    first_id = ready.order_by("id").values_list("id", flat=True).first()
+    bounds = candidates.order_by("id").values_list("id", flat=True)
+    first_id = bounds.first()
     if first_id is None:
         return None
-    last_id = ready.order_by("-id").values_list("id", flat=True).first() or first_id
+    last_id = candidates.order_by("-id").values_list("id", flat=True).first() or first_id
     pivot = random.randint(first_id, last_id)  # noqa: S311 - queue order, not security
-    return _first_open(project=project, user=user, min_id=pivot) or _first_open(
-        project=project, user=user, below_id=pivot
+    return (
+        candidates.filter(id__gte=pivot).order_by("id").first()
+        or candidates.filter(id__lt=pivot).order_by("id").first()
     )
