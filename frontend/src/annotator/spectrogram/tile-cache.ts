@@ -39,7 +39,7 @@ export const fetchTile: TileLoader = async (url, signal) => {
 export type TileCacheOptions = {
   /** Fetches one tile, defaults to `fetchTile` */
   load?: TileLoader
-  /** How many decoded tiles are kept, defaults to 64 */
+  /** How many decoded tiles are kept (0.5 MiB each), defaults to 24 */
   capacity?: number
 }
 
@@ -54,7 +54,9 @@ export class TileCache {
 
   constructor(options: TileCacheOptions = {}) {
     this.load = options.load ?? fetchTile
-    this.capacity = Math.max(1, options.capacity ?? 64)
+    // Enough for a screen and its margins at two zoom levels; going back further refetches,
+    // which the browser's HTTP cache answers (tiles are sent with max-age).
+    this.capacity = Math.max(1, options.capacity ?? 24)
   }
 
   /** The decoded tile, marking it recently used; undefined when not cached */
