@@ -1,1 +1,28 @@
-"""inference for the ML worker (see docs/architecture.md)."""
+"""Prediction, active-learning scores and segment decoding (no Django, no Celery)."""
+
+from ml_worker.inference.predict import (
+    embed_clips,
+    model_device,
+    predict_clips,
+    predict_frames,
+    predict_long,
+    window_probabilities,
+)
+from ml_worker.inference.segments import Segment, decode_segments, median_filter
+from ml_worker.inference.uncertainty import entropy, k_center_greedy, least_confidence, margin
+
+__all__ = [
+    "Segment",
+    "decode_segments",
+    "embed_clips",
+    "entropy",
+    "k_center_greedy",
+    "least_confidence",
+    "margin",
+    "median_filter",
+    "model_device",
+    "predict_clips",
+    "predict_frames",
+    "predict_long",
+    "window_probabilities",
+]

@@ -1,1 +1,16 @@
-"""models for the ML worker (see docs/architecture.md)."""
+"""Models on log-mel features: ClipCNN, SegmentCRNN and the MFCC baseline (no Django/Celery)."""
+
+from ml_worker.models.base import ClipModel, EarmarkModel
+from ml_worker.models.baseline import MfccLogReg
+from ml_worker.models.cnn import ClipCNN, SegmentCRNN
+from ml_worker.models.registry import ARCHITECTURES, build_model
+
+__all__ = [
+    "ARCHITECTURES",
+    "ClipCNN",
+    "ClipModel",
+    "EarmarkModel",
+    "MfccLogReg",
+    "SegmentCRNN",
+    "build_model",
+]
