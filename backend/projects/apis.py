@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -16,6 +17,7 @@ from backend.projects.selectors import (
     membership_list,
     project_access,
     project_list_for_user,
+    role_lookup,
     role_of,
 )
 from backend.projects.services import (
@@ -51,8 +53,8 @@ class ProjectOutputSerializer(serializers.ModelSerializer[Project]):
         ]
 
     def get_my_role(self, obj: Project) -> str | None:
-        roles: dict[int, str] = self.context.get("roles", {})
-        return roles.get(obj.pk)
+        role_of_project: Callable[[int], str | None] = self.context["role_of_project"]
+        return role_of_project(obj.pk)
 
 
 class ProjectInputSerializer(serializers.Serializer):
@@ -74,28 +76,23 @@ class ProjectListCreateApi(ListAPIView[Project]):
         return current_user(self.request)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        ctx = dict(super().get_serializer_context())
-        user = self._user()
-        if user.is_superuser:
-            ctx["roles"] = _AllManager()
-        else:
-            ctx["roles"] = dict(
-                Membership.objects.filter(user=user).values_list("project_id", "role")
-            )
-        return ctx
+        return {
+            **super().get_serializer_context(),
+            "role_of_project": role_lookup(user=self._user()),
+        }
 
     @extend_schema(request=ProjectInputSerializer, responses={201: ProjectOutputSerializer})
     def post(self, request: Request) -> Response:
         data = ProjectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = project_create(created_by=self._user(), **data.validated_data)
-        out = ProjectOutputSerializer(project, context={"roles": {project.pk: Role.MANAGER}})
+        out = ProjectOutputSerializer(project, context=_one_role(Role.MANAGER))
         return Response(out.data, status=201)
 
 
-class _AllManager(dict[int, str]):
-    def get(self, key: int, default: Any = None) -> str:
-        return Role.MANAGER
+def _one_role(role: str) -> dict[str, Any]:
+    """Serializer context for a single project whose role is already known."""
+    return {"role_of_project": lambda _project_id: role}
 
 
 class ProjectDetailApi(APIView):
@@ -105,8 +102,9 @@ class ProjectDetailApi(APIView):
     @extend_schema(responses=ProjectOutputSerializer)
     def get(self, request: Request, project_id: int) -> Response:
         access = project_access(user=current_user(request), project_id=project_id)
-        ctx = {"roles": {project_id: access.role}}
-        return Response(ProjectOutputSerializer(access.project, context=ctx).data)
+        return Response(
+            ProjectOutputSerializer(access.project, context=_one_role(access.role)).data
+        )
 
     @extend_schema(request=UpdateSerializer, responses=ProjectOutputSerializer)
     def patch(self, request: Request, project_id: int) -> Response:
@@ -118,8 +116,7 @@ class ProjectDetailApi(APIView):
         data = self.UpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         project = project_update(project=access.project, data=data.validated_data)
-        ctx = {"roles": {project_id: access.role}}
-        return Response(ProjectOutputSerializer(project, context=ctx).data)
+        return Response(ProjectOutputSerializer(project, context=_one_role(access.role)).data)
 
     def delete(self, request: Request, project_id: int) -> Response:
         access = project_access(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -49,6 +50,14 @@ def role_of(*, user: User, project_id: int) -> str | None:
         .values_list("role", flat=True)
         .first()
     )
+
+
+def role_lookup(*, user: User) -> Callable[[int], str | None]:
+    """The caller's role by project id, for listing many projects with one query."""
+    if user.is_superuser:
+        return lambda _project_id: Role.MANAGER
+    roles = dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+    return roles.get
 
 
 def project_access(*, user: User, project_id: int, minimum: str = Role.ANNOTATOR) -> ProjectAccess:

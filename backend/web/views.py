@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from backend.audio.selectors import item_access, item_counts_by_state, item_list
 from backend.common.exceptions import NotFound
-from backend.projects.models import Membership, Project
-from backend.projects.selectors import project_access, project_list_for_user
+from backend.projects.models import Project
+from backend.projects.selectors import project_access, project_list_for_user, role_lookup
 from backend.users.models import User
 from backend.web.selectors import progress_by_project
 
@@ -27,14 +27,14 @@ def _user(request: HttpRequest) -> User:
 @login_required
 def projects_page(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    roles = dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+    role_of_project = role_lookup(user=user)
     rows = list(project_list_for_user(user=user).order_by("name"))
     progress = progress_by_project(user=user, project_ids=[p.pk for p in rows])
     projects = [
         {
             "id": p.pk,
             "name": p.name,
-            "role": "manager" if user.is_superuser else roles.get(p.pk, ""),
+            "role": role_of_project(p.pk) or "",
             "annotations_per_item": p.annotations_per_item,
             "progress": progress[p.pk],
         }

@@ -119,3 +119,9 @@ def test_annotators_cannot_see_or_change_members(client_for, project, annotator)
 
 def test_members_endpoints_hide_the_project_from_outsiders(client_for, project, outsider):
     assert client_for(outsider).get(f"/api/projects/{project.pk}/members/").status_code == 404
+
+
+def test_superusers_see_every_project_as_managers(client_for, project):
+    admin = UserFactory(is_superuser=True)
+    results = client_for(admin).get("/api/projects/").json()["results"]
+    assert [(p["id"], p["my_role"]) for p in results] == [(project.pk, "manager")]
