@@ -135,7 +135,7 @@ class ItemUploadApi(APIView):
                     outcomes += items_ingest(
                         project=access.project, sources=inner, uploaded_by=current_user(request)
                     )
-        return _upload_response(outcomes, request=request)
+        return _upload_response(outcomes)
 
 
 def _on_disk(upload: UploadedFile, folder: Path, index: int) -> Path:
@@ -147,7 +147,7 @@ def _on_disk(upload: UploadedFile, folder: Path, index: int) -> Path:
     return path
 
 
-def _upload_response(outcomes: list[IngestOutcome], *, request: Request) -> Response:
+def _upload_response(outcomes: list[IngestOutcome]) -> Response:
     counts = {s: sum(o.status == s for o in outcomes) for s in ("created", "duplicate", "rejected")}
     body: dict[str, Any] = {
         "created": counts["created"],
