@@ -26,3 +26,9 @@ def enqueue_on_commit(task_name: str, *args: TaskArg) -> None:
             current_app.send_task(task_name, args=args)
 
     transaction.on_commit(send)
+
+
+# Tasks that services of a lower layer ask for by name (the task lives in a higher app):
+# the submit service asks for both after every submission; each task debounces itself.
+TASK_TRAINING_MAYBE_START = "earmark.predictions.maybe_train"
+TASK_AGREEMENT_REFRESH = "earmark.agreement.refresh"

@@ -47,6 +47,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer[Project]):
             "annotations_per_item",
             "queue_policy",
             "training_settings",
+            "show_predictions",
             "my_role",
             "created_at",
             "updated_at",
@@ -64,6 +65,7 @@ class ProjectInputSerializer(serializers.Serializer):
     annotations_per_item = serializers.IntegerField(required=False, min_value=1, max_value=50)
     queue_policy = serializers.ChoiceField(choices=Project.QueuePolicy.choices, required=False)
     training_settings = serializers.JSONField(required=False)
+    show_predictions = serializers.BooleanField(required=False)
 
 
 class ProjectListCreateApi(ListAPIView[Project]):

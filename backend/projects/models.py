@@ -12,6 +12,7 @@ class Project(BaseModel):
         SEQUENTIAL = "sequential", "In upload order"
         RANDOM = "random", "Random"
         UNCERTAINTY = "uncertainty", "Least certain first (needs a model)"
+        DIVERSE = "diverse", "Least certain first, spread over different sounds (needs a model)"
 
     name = models.CharField(max_length=200)
     instructions = models.TextField(blank=True)
@@ -23,6 +24,9 @@ class Project(BaseModel):
         max_length=20, choices=QueuePolicy.choices, default=QueuePolicy.SEQUENTIAL
     )
     training_settings = models.JSONField(default=dict, blank=True)
+    # Whether annotators see the model's pre-annotations while labelling (blind projects hide
+    # them until review so predictions cannot anchor the labels being measured).
+    show_predictions = models.BooleanField(default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -20,6 +20,7 @@ PROJECT_EDITABLE = [
     "annotations_per_item",
     "queue_policy",
     "training_settings",
+    "show_predictions",
 ]
 
 
@@ -37,6 +38,7 @@ def project_create(
     annotations_per_item: int = 1,
     queue_policy: str = Project.QueuePolicy.SEQUENTIAL,
     training_settings: dict[str, Any] | None = None,
+    show_predictions: bool = True,
 ) -> Project:
     schema = LabelSchema.parse(label_schema or {})
     project = Project(
@@ -46,6 +48,7 @@ def project_create(
         annotations_per_item=annotations_per_item,
         queue_policy=queue_policy,
         training_settings=training_settings or {},
+        show_predictions=show_predictions,
         created_by=created_by,
     )
     project.full_clean()
