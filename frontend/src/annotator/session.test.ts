@@ -56,6 +56,8 @@ type Setup = {
   storage?: ReturnType<typeof memoryStorage>
   patch?: (body: unknown) => unknown
   prediction?: ItemSessionOptions['prediction']
+  /** Answers POST /api/items/7/lease/; without it the route is missing (404) */
+  lease?: () => unknown
 }
 
 function setup({
@@ -64,6 +66,7 @@ function setup({
   storage = memoryStorage(),
   patch,
   prediction = null,
+  lease,
 }: Setup = {}) {
   let version = server.version
   const current = () => ({ ...server, version })
@@ -78,6 +81,7 @@ function setup({
     'GET /api/annotations/12/': () => current(),
     'POST /api/annotations/12/submit/': () => ({ ...current(), state: 'submitted', version: ++version }),
     'POST /api/items/7/skip/': () => ({ ...current(), state: 'skipped' }),
+    ...(lease ? { 'POST /api/items/7/lease/': lease } : {}),
   })
   const container = document.createElement('div')
   document.body.append(container)
@@ -453,6 +457,58 @@ describe('ItemSession', () => {
     press({ key: ']' })
     await vi.advanceTimersByTimeAsync(1000)
     expect((patches()[0]?.body as { lead_time_s: number }).lead_time_s).toBeGreaterThanOrEqual(30)
+  })
+
+  it('renews my lease on the item at once and every minute, and stops when I submit', async () => {
+    const ctx = track(setup({ lease: () => ({ expires_at: '2026-11-21T08:05:00Z' }) }))
+    const leases = () => ctx.calls.filter((c) => c.path === '/api/items/7/lease/')
+    await vi.advanceTimersByTimeAsync(0)
+    expect(leases()).toHaveLength(1)
+    expect(leases()[0]?.method).toBe('POST')
+    expect(ctx.testid('annotator-session')?.dataset.lease).toBe('held')
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(leases()).toHaveLength(2)
+    ctx.press({ key: '¡', code: 'Digit1', altKey: true })
+    ctx.press({ key: 'Enter', ctrlKey: true })
+    await vi.advanceTimersByTimeAsync(0)
+    expect(ctx.calls.some((c) => c.path.endsWith('/submit/'))).toBe(true)
+    await vi.advanceTimersByTimeAsync(5 * 60_000)
+    expect(leases()).toHaveLength(2)
+  })
+
+  it('shows a failed renewal as a notice and goes on working', async () => {
+    let answer: () => unknown = () => ({ expires_at: '2026-11-21T08:05:00Z' })
+    const ctx = track(setup({ lease: () => answer() }))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(ctx.testid('notice')?.hidden).toBe(true)
+    answer = () => new ApiError({ status: 0, code: 'network_error', detail: 'Failed to fetch' })
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(ctx.testid('annotator-session')?.dataset.lease).toBe('offline')
+    expect(ctx.testid('notice')?.hidden).toBe(false)
+    expect(ctx.testid('notice')?.dataset.kind).toBe('error')
+    expect(ctx.testid('notice')?.textContent).toMatch(/could not renew your hold.*cannot be reached/i)
+    // Work goes on: a segment is made and saved while the lease is failing.
+    ctx.press({ key: '[' })
+    ctx.ws.setTime(1)
+    ctx.press({ key: ']' })
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(ctx.patches()).toHaveLength(1)
+    expect(ctx.testid('save-status')?.dataset.state).toBe('saved')
+    // The server is back but the lease went to someone else meanwhile.
+    answer = () => new ApiError({ status: 409, code: 'conflict', detail: 'no lease held' })
+    await vi.advanceTimersByTimeAsync(15_000)
+    expect(ctx.testid('annotator-session')?.dataset.lease).toBe('lost')
+    expect(ctx.testid('notice')?.textContent).toMatch(/expired/i)
+  })
+
+  it('says nothing when the item was opened without a lease, and asks for none on submitted work', async () => {
+    const ctx = track(setup({ lease: () => new ApiError({ status: 404, code: 'not_found', detail: 'no lease' }) }))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(ctx.testid('annotator-session')?.dataset.lease).toBe('lost')
+    expect(ctx.testid('notice')?.hidden).toBe(true)
+    const done = track(setup({ server: annotation({ state: 'submitted' }), lease: () => ({ expires_at: 'x' }) }))
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(done.calls.some((c) => c.path === '/api/items/7/lease/')).toBe(false)
   })
 
   it('destroy() releases listeners and timers', async () => {

@@ -20,6 +20,7 @@ import { h, formatTimeMs } from './dom'
 import { decideDraft, DraftStore, type StorageLike } from './drafts'
 import { buildKeymap, KeyboardController, type KeyBinding } from './keymap'
 import { LeadTimer } from './lead-time'
+import { LeaseHeartbeat, type LeaseRenewal, type LeaseState } from './lease'
 import { AnnotationModel, type EditResult, type ModelChange, type Segment, type SegmentPatch } from './model'
 import { ClipLabelsPanel } from './panels/clip-labels'
 import { HelpOverlay } from './panels/help'
@@ -117,6 +118,8 @@ export type ItemSessionOptions = {
   spectrogramHeight?: number
   /** Position of the item in the queue, shown in the header (e.g. "3 left") */
   queueNote?: string
+  /** Milliseconds between renewals of my lease on the item, defaults to 60000 */
+  leaseIntervalMs?: number
 }
 
 type Selection = { id: string; kind: 'segment' | 'prediction' } | null
@@ -136,6 +139,7 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
   readonly model: AnnotationModel
   private readonly autosave: Autosave
   private readonly leadTimer: LeadTimer
+  private readonly lease: LeaseHeartbeat
   private readonly keyboard: KeyboardController
   private readonly bindings: KeyBinding[]
   private readonly colors = new Map<string, string>()
@@ -217,6 +221,11 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
       running: this.doc.visibilityState !== 'hidden',
     })
     this.cleanups.push(this.leadTimer.attach(this.doc))
+    this.lease = new LeaseHeartbeat({
+      renew: () => options.client.post<LeaseRenewal>(`/api/items/${this.item.id}/lease/`, {}),
+      doc: this.doc,
+      ...(options.leaseIntervalMs !== undefined ? { intervalMs: options.leaseIntervalMs } : {}),
+    })
     this.autosave = new Autosave({
       version: server.version,
       debounceMs: options.autosaveDebounceMs ?? 1000,
@@ -613,6 +622,22 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
       this.drafts.clear(this.item.id)
     }
 
+    // My hold on the item in the queue: renewed while the item is open; a failure is only
+    // shown, never in the way. Finished work (submitted, skipped) holds no lease.
+    let held = false
+    let shown: LeaseState = 'idle'
+    this.listen(
+      this.lease.on('state', (state) => {
+        this.root.dataset.lease = state
+        if (state === 'renewing') return
+        // Once per spell of trouble, not on every retry.
+        if (state !== shown) this.renderLeaseState(state, held)
+        shown = state
+        if (state === 'held') held = true
+      }),
+    )
+    if (server.state === 'draft') this.lease.start()
+
     this.initWaveform(minimapEl, settingsHost, settingsButton)
   }
 
@@ -655,6 +680,7 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
     clearTimeout(this.noticeTimer)
     this.keyboard.destroy()
     this.autosave.destroy()
+    this.lease.stop()
     this.leadTimer.destroy()
     this.cleanups.forEach((f) => {
       f()
@@ -1033,6 +1059,27 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
     this.statusEl.dataset.state = state
     this.retryButton.hidden = !(state === 'offline' || state === 'error')
     this.emit('save', state)
+  }
+
+  /** Shows a lease problem as a notice; `wasHeld`: whether a renewal ever succeeded */
+  private renderLeaseState(state: LeaseState, wasHeld: boolean) {
+    const error = this.lease.getError()
+    if (state === 'offline') {
+      this.notice(
+        'Could not renew your hold on this item: the server cannot be reached. Keep working; your changes are kept in this browser and it retries by itself.',
+        { error: true },
+      )
+    } else if (state === 'lost' && wasHeld) {
+      // Never held (opened from a link, not the queue): nothing was lost, nothing to say.
+      this.notice(
+        'Your hold on this item has expired, so the queue may send it to someone else too. Your work is saved as usual.',
+        { error: true },
+      )
+    } else if (state === 'failed') {
+      this.notice(`Could not renew your hold on this item: ${error?.detail ?? 'the server refused'}.`, {
+        error: true,
+      })
+    }
   }
 
   private renderTime(t: number) {
@@ -1524,6 +1571,7 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
       this.autosave.adopt(submitted.version)
       this.drafts.clear(this.item.id)
       this.leadTimer.pause()
+      this.lease.stop()
       this.emit('done', 'submitted')
     } catch (err) {
       this.reportFinishError(err, 'submit')
@@ -1541,6 +1589,7 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
       await this.options.client.post(`/api/items/${this.item.id}/skip/`, {})
       this.drafts.clear(this.item.id)
       this.leadTimer.pause()
+      this.lease.stop()
       this.emit('done', 'skipped')
     } catch (err) {
       this.reportFinishError(err, 'skip')
