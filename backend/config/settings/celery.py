@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.config.env import ENV
-from ml_worker.contracts import QUEUE_ML, TASK_PREFIX
+from ml_worker.contracts import QUEUE_DEFAULT, QUEUE_ML, TASK_PREFIX
 
 CELERY_BROKER_URL = ENV.broker_url
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
@@ -24,7 +24,7 @@ if ENV.embedded_broker:
 # Results travel through the database (written by services), never through a result backend.
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_DEFAULT
 # ML work goes to the ML worker (GPU machines consume "ml"); everything else to "default".
 CELERY_TASK_ROUTES = {f"{TASK_PREFIX}*": {"queue": QUEUE_ML}}
 CELERY_TASK_ACKS_LATE = True
@@ -34,3 +34,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Periodic work, run by the default worker's embedded beat (``--beat``): the reaper resends or
+# fails training runs whose ML worker stopped reporting.
+CELERY_BEAT_SCHEDULE = {
+    "reap-training-runs": {"task": "earmark.predictions.reap", "schedule": 60.0},
+}

@@ -1,0 +1,355 @@
+"""One training run from request to outcome: load audio, train, choose, predict, rank.
+
+Django-free and Celery-free: ``run_training`` takes a ``TrainingRequest``, a ``Storage`` and a
+progress callback, writes the checkpoint and the predictions into storage under the request's
+output prefix and returns a ``TrainingOutcome``. The Celery task in ``ml_worker.tasks`` is a
+thin shell around it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ml_worker.contracts import AudioRef, TrainingOutcome, TrainingProgress, TrainingRequest
+from ml_worker.features import LogMel, LogMelConfig, extract_logmel, fit_length, load_audio
+from ml_worker.inference import (
+    embed_clips,
+    entropy,
+    k_center_greedy,
+    least_confidence,
+    margin,
+    predict_clips,
+)
+from ml_worker.models import ClipModel
+from ml_worker.storage import Storage
+from ml_worker.training import (
+    Cancelled,
+    Progress,
+    TrainConfig,
+    TrainResult,
+    choose_model,
+    save_checkpoint,
+    train_baseline,
+    train_clip_classifier,
+)
+
+logger = logging.getLogger(__name__)
+
+Report = Callable[[TrainingProgress], None]
+
+DEFAULT_WINDOW_S = 5.0
+# Windows per item scored at prediction time; longer items are sampled evenly across their length.
+PREDICT_WINDOWS = 8
+# How many of the most uncertain items the diverse ranking spreads with k-center greedy.
+DIVERSE_POOL_FACTOR = 5
+
+
+class RunFailed(Exception):
+    """A run that cannot go on; the message is shown to the user as the run's error."""
+
+
+class StopPoll:
+    """``should_stop`` for the trainers: checks the cancel marker at most every ``every_s``."""
+
+    def __init__(self, storage: Storage, key: str, every_s: float = 1.0) -> None:
+        self.storage, self.key, self.every_s = storage, key, every_s
+        self._next = 0.0
+        self.cancelled = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.cancelled and now >= self._next:
+            self._next = now + self.every_s
+            self.cancelled = self.storage.exists(self.key)
+        return self.cancelled
+
+
+@contextmanager
+def audio_path(storage: Storage, ref: AudioRef) -> Iterator[Path]:
+    if ref.path:
+        yield Path(ref.path)
+        return
+    with storage.local_copy(ref.key) as path:
+        yield path
+
+
+def item_windows(
+    signal: npt.NDArray[np.float32], *, window_samples: int, count: int
+) -> npt.NDArray[np.float32]:
+    """Up to ``count`` windows spread evenly over the signal (one, padded, when it is short)."""
+    if signal.shape[0] <= window_samples:
+        return fit_length(signal, window_samples)[None, :]
+    n = min(count, int(np.ceil(signal.shape[0] / window_samples)))
+    starts = np.linspace(0, signal.shape[0] - window_samples, n).astype(np.int64)
+    return np.stack([signal[s : s + window_samples] for s in starts])
+
+
+def load_item(storage: Storage, ref: AudioRef, *, sample_rate_hz: int) -> npt.NDArray[np.float32]:
+    try:
+        with audio_path(storage, ref) as path:
+            return load_audio(path, sample_rate_hz=sample_rate_hz)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise RunFailed(f"could not read the audio of item {ref.item_id}: {exc}") from exc
+
+
+def _targets(request: TrainingRequest) -> npt.NDArray[Any]:
+    index = {name: i for i, name in enumerate(request.label_names)}
+    if request.multi_label:
+        y = np.zeros((len(request.train), len(index)), dtype=np.float32)
+        for row, item in enumerate(request.train):
+            for label in item.labels:
+                y[row, index[label]] = 1.0
+        return y
+    return np.array([index[item.labels[0]] for item in request.train], dtype=np.int64)
+
+
+def check_request(request: TrainingRequest) -> None:
+    names = set(request.label_names)
+    if len(request.train) < 4:
+        raise RunFailed(f"needs at least 4 labelled items, got {len(request.train)}")
+    for item in request.train:
+        unknown = set(item.labels) - names
+        if unknown:
+            raise RunFailed(f"item {item.audio.item_id} has unknown labels {sorted(unknown)}")
+        if not request.multi_label and len(item.labels) != 1:
+            raise RunFailed(f"item {item.audio.item_id} needs exactly one label in {request.group}")
+    if not request.multi_label:
+        used = {item.labels[0] for item in request.train}
+        if len(used) < 2:
+            raise RunFailed(f"needs labelled items of at least 2 labels in {request.group!r}")
+
+
+def run_training(
+    request: TrainingRequest,
+    storage: Storage,
+    *,
+    report: Report,
+    device: torch.device | str = "cpu",
+) -> TrainingOutcome:
+    """Train, choose between the CNN and the baseline, predict and rank; never raises for a
+    failed or cancelled run (the outcome says so), only for bugs."""
+    stop = StopPoll(storage, request.cancel_key)
+    try:
+        return _run(request, storage, report=report, device=torch.device(device), stop=stop)
+    except Cancelled:
+        return TrainingOutcome(run_id=request.run_id, attempt=request.attempt, state="cancelled")
+    except RunFailed as exc:
+        return TrainingOutcome(
+            run_id=request.run_id, attempt=request.attempt, state="failed", error=str(exc)
+        )
+
+
+def _run(
+    request: TrainingRequest,
+    storage: Storage,
+    *,
+    report: Report,
+    device: torch.device,
+    stop: StopPoll,
+) -> TrainingOutcome:
+    check_request(request)
+    settings = dict(request.settings)
+    window_s = float(settings.pop("window_s", DEFAULT_WINDOW_S))
+    feature_config = LogMelConfig()
+    try:
+        config = TrainConfig.from_json(settings)
+    except (TypeError, ValueError) as exc:
+        raise RunFailed(f"invalid training settings: {exc}") from exc
+    rate = feature_config.sample_rate_hz
+    window_samples = round(window_s * rate)
+    frontend = LogMel(feature_config).to(device)
+
+    total = len(request.train)
+    clips: list[npt.NDArray[np.float32]] = []
+    for done, item in enumerate(request.train, start=1):
+        if stop():
+            raise Cancelled
+        signal = load_item(storage, item.audio, sample_rate_hz=rate)
+        clips.append(item_windows(signal, window_samples=window_samples, count=1)[0])
+        if done % 25 == 0 or done == total:
+            report(TrainingProgress(phase="loading", done=done, total=total))
+    features = extract_logmel(np.stack(clips), config=feature_config, device=device)
+    labels = _targets(request)
+
+    def on_progress(p: Progress) -> None:
+        report(
+            TrainingProgress(
+                phase="training",
+                model=p.model,
+                epoch=p.epoch,
+                epochs=p.epochs,
+                loss=p.loss,
+                eta_s=p.eta_s,
+            )
+        )
+
+    common: dict[str, Any] = {
+        "label_names": request.label_names,
+        "config": config,
+        "multi_label": request.multi_label,
+        "device": device,
+        "progress": on_progress,
+        "should_stop": stop,
+    }
+    try:
+        baseline = train_baseline(features, labels, **common)
+        cnn = train_clip_classifier(features, labels, **common)
+        chosen = choose_model(cnn, baseline)
+    except ValueError as exc:
+        raise RunFailed(f"training failed: {exc}") from exc
+
+    checkpoint_key = f"{request.output_prefix}model.pt"
+    with tempfile.TemporaryDirectory(prefix="earmark-ckpt-") as folder:
+        local = Path(folder) / "model.pt"
+        save_checkpoint(local, chosen, feature_config=feature_config)
+        storage.upload(checkpoint_key, local)
+
+    model = chosen.build_model(device)
+    assert isinstance(model, ClipModel)
+    rows = _predict(request, storage, model, frontend, window_samples, report, stop)
+    predictions_key = f"{request.output_prefix}predictions.jsonl"
+    storage.write_bytes(predictions_key, _jsonl(rows))
+    return TrainingOutcome(
+        run_id=request.run_id,
+        attempt=request.attempt,
+        state="succeeded",
+        kind=chosen.architecture,
+        checkpoint_key=checkpoint_key,
+        metrics=_metrics_json(chosen, cnn, baseline),
+        trained_on=_trained_on(request),
+        training_time_s=round(cnn.train_time_s + baseline.train_time_s, 3),
+        device=str(device),
+        predictions_key=predictions_key,
+        predicted=len(rows),
+    )
+
+
+def _predict(
+    request: TrainingRequest,
+    storage: Storage,
+    model: ClipModel,
+    frontend: LogMel,
+    window_samples: int,
+    report: Report,
+    stop: StopPoll,
+) -> list[dict[str, Any]]:
+    rate = frontend.config.sample_rate_hz
+    device = next(model.parameters()).device
+    total = len(request.predict)
+    probs = np.zeros((total, len(request.label_names)), dtype=np.float32)
+    embeddings: list[npt.NDArray[np.float32]] = []
+    for row, ref in enumerate(request.predict):
+        if stop():
+            raise Cancelled
+        signal = load_item(storage, ref, sample_rate_hz=rate)
+        wins = item_windows(signal, window_samples=window_samples, count=PREDICT_WINDOWS)
+        with torch.inference_mode():
+            feats = frontend(torch.from_numpy(wins).to(device)).cpu().numpy()
+        window_probs = predict_clips(model, feats)
+        # Mean over windows: the share of the recording where each label is heard.
+        probs[row] = window_probs.mean(axis=0)
+        if request.ranking == "diverse":
+            embeddings.append(embed_clips(model, feats).mean(axis=0))
+        if (row + 1) % 50 == 0 or row + 1 == total:
+            report(TrainingProgress(phase="predicting", done=row + 1, total=total))
+    scores = _uncertainty(request, probs)
+    ranks = _rank(request, scores, embeddings)
+    report(TrainingProgress(phase="ranking", done=total, total=total))
+    rows: list[dict[str, Any]] = []
+    for row, ref in enumerate(request.predict):
+        clip_scores = {
+            request.group: {
+                name: round(float(p), 6)
+                for name, p in zip(request.label_names, probs[row], strict=True)
+            }
+        }
+        rows.append(
+            {
+                "item_id": ref.item_id,
+                "clip_scores": clip_scores,
+                "uncertainty": round(float(scores[row]), 6),
+                "rank": None if ranks is None else int(ranks[row]),
+            }
+        )
+    return rows
+
+
+def _uncertainty(request: TrainingRequest, probs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+    if probs.shape[0] == 0:
+        return np.zeros(0)
+    measure = {"least_confidence": least_confidence, "margin": margin, "entropy": entropy}[
+        request.uncertainty
+    ]
+    return measure(probs, multi_label=request.multi_label)
+
+
+def _rank(
+    request: TrainingRequest,
+    scores: npt.NDArray[Any],
+    embeddings: list[npt.NDArray[np.float32]],
+) -> npt.NDArray[np.int64] | None:
+    """Rank 1 = ask first. "uncertainty": most uncertain first. "diverse": the most uncertain
+    ``DIVERSE_POOL_FACTOR * batch`` items ordered by k-center greedy on the model's embeddings
+    (so consecutive items differ), then the rest by uncertainty."""
+    n = scores.shape[0]
+    if request.ranking == "none" or n == 0:
+        return None
+    order = list(np.lexsort((np.arange(n), -scores)))  # uncertainty desc, then input order
+    if request.ranking == "diverse" and embeddings:
+        batch = int(request.settings.get("batch_size_al", 10))
+        pool = order[: max(batch, DIVERSE_POOL_FACTOR * batch)]
+        picks = k_center_greedy(np.stack([embeddings[i] for i in pool]), len(pool))
+        spread = [pool[i] for i in picks]
+        order = spread + order[len(pool) :]
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[np.array(order, dtype=np.int64)] = np.arange(1, n + 1)
+    return ranks
+
+
+def _metrics_json(chosen: TrainResult, cnn: TrainResult, baseline: TrainResult) -> dict[str, Any]:
+    def summary(result: TrainResult) -> dict[str, Any] | None:
+        return None if result.metrics is None else result.metrics.to_json()
+
+    return {
+        "chosen": chosen.architecture,
+        "held_out": summary(chosen),
+        "candidates": {cnn.architecture: summary(cnn), baseline.architecture: summary(baseline)},
+        "n_train": chosen.n_train,
+        "n_val": chosen.n_val,
+        "epochs_run": chosen.epochs_run,
+    }
+
+
+def _trained_on(request: TrainingRequest) -> dict[str, Any]:
+    counts: dict[str, int] = dict.fromkeys(request.label_names, 0)
+    annotation_ids: list[int] = []
+    for item in request.train:
+        for label in item.labels:
+            counts[label] += 1
+        annotation_ids.extend(item.annotation_ids)
+    return {
+        "group": request.group,
+        "items": len(request.train),
+        "counts": counts,
+        "annotation_ids": sorted(annotation_ids),
+    }
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write(json.dumps(row, separators=(",", ":")))
+        buffer.write("\n")
+    return buffer.getvalue().encode()

@@ -1,0 +1,158 @@
+"""The worker's training pipeline end to end on generated audio in a local storage folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ml_worker.contracts import (
+    AudioRef,
+    TrainingItem,
+    TrainingOutcome,
+    TrainingProgress,
+    TrainingRequest,
+)
+from ml_worker.pipeline import run_training
+from ml_worker.storage import LocalStorage
+
+RATE = 16000
+
+
+def _write(root: Path, key: str, *, kind: str, seed: int, duration_s: float = 1.5) -> None:
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(duration_s * RATE)) / RATE
+    if kind == "low":
+        signal = 0.4 * np.sin(2 * np.pi * 300 * (1 + 0.03 * rng.standard_normal()) * t)
+    else:
+        signal = 0.4 * np.sin(2 * np.pi * 2500 * (1 + 0.03 * rng.standard_normal()) * t)
+    signal = signal + 0.02 * rng.standard_normal(t.size)
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, signal.astype(np.float32), RATE, subtype="PCM_16")
+
+
+def _request(
+    root: Path, *, n_train: int = 12, n_predict: int = 6, **over: object
+) -> TrainingRequest:
+    train = []
+    for i in range(n_train):
+        kind = "low" if i % 2 == 0 else "high"
+        _write(root, f"a/train{i}.wav", kind=kind, seed=i)
+        train.append(
+            TrainingItem(
+                audio=AudioRef(item_id=i + 1, key=f"a/train{i}.wav"),
+                labels=(kind,),
+                annotation_ids=(100 + i,),
+            )
+        )
+    predict = []
+    for j in range(n_predict):
+        _write(root, f"a/new{j}.wav", kind="low" if j % 2 else "high", seed=50 + j)
+        predict.append(AudioRef(item_id=1000 + j, key=f"a/new{j}.wav"))
+    fields: dict[str, object] = {
+        "run_id": 7,
+        "attempt": 1,
+        "project_id": 3,
+        "group": "pitch",
+        "label_names": ("low", "high"),
+        "multi_label": False,
+        "train": tuple(train),
+        "predict": tuple(predict),
+        "ranking": "diverse",
+        "uncertainty": "margin",
+        "settings": {"epochs": 3, "window_s": 1.0, "batch_size_al": 2},
+        "output_prefix": "runs/7/",
+        "cancel_key": "runs/7/cancel",
+    }
+    fields.update(over)
+    return TrainingRequest(**fields)  # type: ignore[arg-type]
+
+
+def test_a_run_trains_predicts_and_ranks_every_unfinished_item(tmp_path):
+    storage = LocalStorage(tmp_path)
+    request = _request(tmp_path)
+    # the request survives its JSON trip, as it does through storage
+    request = TrainingRequest.from_json(json.loads(json.dumps(request.to_json())))
+    reports: list[TrainingProgress] = []
+    outcome = run_training(request, storage, report=reports.append)
+    assert outcome.state == "succeeded", outcome.error
+    assert outcome.kind in {"ClipCNN", "MfccLogReg"}
+    assert outcome.metrics is not None and outcome.metrics["held_out"]["accuracy"] >= 0.5
+    assert outcome.trained_on == {
+        "group": "pitch",
+        "items": 12,
+        "counts": {"low": 6, "high": 6},
+        "annotation_ids": list(range(100, 112)),
+    }
+    assert storage.exists(outcome.checkpoint_key)
+    rows = [json.loads(line) for line in storage.read_bytes(outcome.predictions_key).splitlines()]
+    assert [r["item_id"] for r in rows] == list(range(1000, 1006))
+    assert sorted(r["rank"] for r in rows) == list(range(1, 7))
+    for row in rows:
+        scores = row["clip_scores"]["pitch"]
+        assert set(scores) == {"low", "high"}
+        assert abs(sum(scores.values()) - 1) < 1e-3
+        assert 0 <= row["uncertainty"] <= 1
+    # the tones are easy: the model gets the unseen items right
+    right = sum(
+        max(r["clip_scores"]["pitch"], key=r["clip_scores"]["pitch"].get)
+        == ("low" if (r["item_id"] - 1000) % 2 else "high")
+        for r in rows
+    )
+    assert right >= 5
+    phases = [r.phase for r in reports]
+    assert phases[0] == "loading" and "training" in phases and phases[-1] == "ranking"
+
+
+def test_uncertainty_ranking_puts_the_least_certain_first(tmp_path):
+    storage = LocalStorage(tmp_path)
+    outcome = run_training(
+        _request(tmp_path, ranking="uncertainty"), storage, report=lambda _: None
+    )
+    rows = [json.loads(line) for line in storage.read_bytes(outcome.predictions_key).splitlines()]
+    by_rank = sorted(rows, key=lambda r: r["rank"])
+    assert [r["uncertainty"] for r in by_rank] == sorted(
+        (r["uncertainty"] for r in rows), reverse=True
+    )
+
+
+def test_a_cancel_marker_stops_the_run(tmp_path):
+    storage = LocalStorage(tmp_path)
+    request = _request(tmp_path)
+    storage.write_bytes(request.cancel_key, b"x")
+    outcome = run_training(request, storage, report=lambda _: None)
+    assert outcome == TrainingOutcome(run_id=7, attempt=1, state="cancelled")
+
+
+def test_missing_audio_fails_the_run_naming_the_item(tmp_path):
+    storage = LocalStorage(tmp_path)
+    request = _request(tmp_path)
+    (tmp_path / "a/train3.wav").unlink()
+    outcome = run_training(request, storage, report=lambda _: None)
+    assert outcome.state == "failed"
+    assert "item 4" in outcome.error
+
+
+def test_one_label_only_fails_with_a_readable_error(tmp_path):
+    storage = LocalStorage(tmp_path)
+    request = _request(tmp_path)
+    same = tuple(
+        TrainingItem(audio=t.audio, labels=("low",), annotation_ids=t.annotation_ids)
+        for t in request.train
+    )
+    outcome = run_training(
+        TrainingRequest(**{**request.__dict__, "train": same}), storage, report=lambda _: None
+    )
+    assert outcome.state == "failed"
+    assert "at least 2 labels" in outcome.error
+
+
+def test_bad_settings_fail_the_run(tmp_path):
+    storage = LocalStorage(tmp_path)
+    request = _request(tmp_path, settings={"epochs": 0})
+    outcome = run_training(request, storage, report=lambda _: None)
+    assert outcome.state == "failed"
+    assert "epochs" in outcome.error
