@@ -21,13 +21,17 @@ from rest_framework.views import APIView
 from backend.audio import peaks as peaks_format
 from backend.audio import spectrogram
 from backend.audio.filters import ItemFilter
-from backend.audio.models import AudioItem
-from backend.audio.selectors import item_access, item_list
+from backend.audio.models import AudioItem, StorageConnection
+from backend.audio.selectors import connection_access, connection_list, item_access, item_list
 from backend.audio.services import (
     IngestOutcome,
     IngestSource,
     ItemNotReady,
     archive_sources,
+    connection_create,
+    connection_delete,
+    connection_sync,
+    item_audio_open,
     item_delete,
     item_require_ready,
     items_ingest,
@@ -35,7 +39,7 @@ from backend.audio.services import (
     spectrogram_tile_spec,
 )
 from backend.audio.streaming import ranged_file_response
-from backend.common.exceptions import NotFound, ValidationFailed
+from backend.common.exceptions import ValidationFailed
 from backend.projects.models import Membership
 from backend.projects.selectors import project_access
 from backend.users.auth import current_user
@@ -198,16 +202,13 @@ class ItemAudioApi(APIView):
     @extend_schema(responses={(200, "audio/*"): OpenApiTypes.BINARY})
     def get(self, request: Request, item_id: int) -> Any:
         item, _ = item_access(user=current_user(request), item_id=item_id)
-        try:
-            size = default_storage.size(item.storage_key)
-            fh = default_storage.open(item.storage_key, "rb")
-        except FileNotFoundError as exc:
-            raise NotFound(f"the stored audio of item {item.pk} is missing") from exc
+        range_header = request.headers.get("Range")
+        fh, size = item_audio_open(item=item, range_header=range_header)
         return ranged_file_response(
             fh,
             size=size,
             content_type=item.content_type,
-            range_header=request.headers.get("Range"),
+            range_header=range_header,
             filename=item.original_name,
         )
 
@@ -413,3 +414,98 @@ class ItemSpectrogramInfoApi(APIView):
         return Response(
             spectrogram.describe(sample_rate_hz=item.sample_rate_hz, duration_s=item.duration_s)
         )
+
+
+class ConnectionOutputSerializer(serializers.ModelSerializer[StorageConnection]):
+    """Never the secret key, nor the access key id: only whether credentials are set."""
+
+    has_credentials = serializers.SerializerMethodField()
+    item_count = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = StorageConnection
+        fields = [
+            "id",
+            "project",
+            "name",
+            "kind",
+            "root",
+            "bucket",
+            "endpoint_url",
+            "region",
+            "has_credentials",
+            "item_count",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_has_credentials(self, obj: StorageConnection) -> bool:
+        return bool(obj.access_key_id or obj.secret_access_key)
+
+
+class ConnectionListCreateApi(ListAPIView[StorageConnection]):
+    """Storage connections of a project (managers): server folders and S3 bucket prefixes."""
+
+    serializer_class = ConnectionOutputSerializer
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        kind = serializers.ChoiceField(choices=StorageConnection.Kind.choices)
+        # The metaclass moves declared fields off the class, so Field.root stays intact.
+        root = serializers.CharField(  # type: ignore[assignment]
+            max_length=1000, required=False, allow_blank=True
+        )
+        bucket = serializers.CharField(max_length=255, required=False, allow_blank=True)
+        endpoint_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+        region = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        access_key_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        secret_access_key = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, write_only=True
+        )
+
+    def get_queryset(self) -> QuerySet[StorageConnection]:
+        access = project_access(
+            user=current_user(self.request),
+            project_id=self.kwargs["project_id"],
+            minimum=Role.MANAGER,
+        )
+        return connection_list(project=access.project)
+
+    @extend_schema(request=InputSerializer, responses={201: ConnectionOutputSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        access = project_access(
+            user=current_user(request), project_id=project_id, minimum=Role.MANAGER
+        )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        connection = connection_create(
+            project=access.project, created_by=current_user(request), **data.validated_data
+        )
+        return Response(ConnectionOutputSerializer(connection).data, status=201)
+
+
+class ConnectionDetailApi(APIView):
+    @extend_schema(responses=ConnectionOutputSerializer)
+    def get(self, request: Request, connection_id: int) -> Response:
+        connection, _ = connection_access(user=current_user(request), connection_id=connection_id)
+        return Response(ConnectionOutputSerializer(connection).data)
+
+    def delete(self, request: Request, connection_id: int) -> Response:
+        connection, _ = connection_access(user=current_user(request), connection_id=connection_id)
+        connection_delete(connection=connection)
+        return Response(status=204)
+
+
+class ConnectionSyncApi(APIView):
+    """Register every audio file under the connection that is not registered yet."""
+
+    class OutputSerializer(serializers.Serializer):
+        found = serializers.IntegerField()
+        created = serializers.IntegerField()
+        existing = serializers.IntegerField()
+
+    @extend_schema(request=None, responses=OutputSerializer)
+    def post(self, request: Request, connection_id: int) -> Response:
+        connection, _ = connection_access(user=current_user(request), connection_id=connection_id)
+        result = connection_sync(connection=connection, user=current_user(request))
+        return Response(self.OutputSerializer(result).data)

@@ -51,8 +51,10 @@ class AudioItem(BaseModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
     # Relative to ``connection`` when the item is read in place, else a key in our storage.
     storage_key = models.CharField(max_length=500)
+    # RESTRICT, not PROTECT: a connection with items cannot be deleted on its own, but deleting
+    # the project (which cascades to both) still works.
     connection = models.ForeignKey(
-        StorageConnection, null=True, blank=True, on_delete=models.PROTECT, related_name="items"
+        StorageConnection, null=True, blank=True, on_delete=models.RESTRICT, related_name="items"
     )
     original_name = models.CharField(max_length=500)
     # NULL, not "", when absent: uniqueness applies only to ids that were given.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from backend.audio.models import AudioItem
+from backend.audio.models import AudioItem, StorageConnection
 from backend.common.exceptions import NotFound
 from backend.projects.models import Membership, Project
 from backend.projects.selectors import ProjectAccess, role_of
@@ -39,3 +39,29 @@ def item_access(
     if item is None or role is None:
         raise NotFound(f"item {item_id} does not exist or you are not a member of its project")
     return item, ProjectAccess(project=item.project, role=role).require(minimum)
+
+
+def connection_list(*, project: Project) -> QuerySet[StorageConnection]:
+    return StorageConnection.objects.filter(project=project).annotate(item_count=Count("items"))
+
+
+def connection_item_count(*, connection: StorageConnection) -> int:
+    return AudioItem.objects.filter(connection=connection).count()
+
+
+def connection_access(
+    *, user: User, connection_id: int, minimum: str = Membership.Role.MANAGER
+) -> tuple[StorageConnection, ProjectAccess]:
+    """A connection and the caller's access to its project; 404 when either is out of reach."""
+    connection = (
+        StorageConnection.objects.select_related("project")
+        .annotate(item_count=Count("items"))
+        .filter(pk=connection_id)
+        .first()
+    )
+    role = role_of(user=user, project_id=connection.project_id) if connection else None
+    if connection is None or role is None:
+        raise NotFound(
+            f"connection {connection_id} does not exist or you are not a member of its project"
+        )
+    return connection, ProjectAccess(project=connection.project, role=role).require(minimum)

@@ -8,11 +8,11 @@ import hashlib
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO, cast
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core.files import File
@@ -22,9 +22,22 @@ from django.db import IntegrityError, transaction
 
 from backend.audio import decoding, peaks, spectrogram
 from backend.audio.archives import ZipLimits, extract_archive
-from backend.audio.models import AudioItem
-from backend.audio.selectors import item_by_sha256
-from backend.common.exceptions import ApplicationError, ValidationFailed
+from backend.audio.connections import (
+    ConnectionFailed,
+    ConnectionSpec,
+    Source,
+    clean_relative_path,
+    source_for,
+)
+from backend.audio.models import AudioItem, StorageConnection
+from backend.audio.selectors import connection_item_count, item_by_sha256
+from backend.audio.streaming import parse_range
+from backend.common.exceptions import (
+    ApplicationError,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+)
 from backend.common.queue import enqueue_on_commit
 from backend.common.storage import local_path, storage_delete_tree
 from backend.projects.models import Project
@@ -34,6 +47,12 @@ logger = logging.getLogger(__name__)
 
 _HASH_CHUNK = 1024 * 1024
 TASK_ITEM_PROCESS = "earmark.audio.item_process"
+# Takes a comma-joined list of item ids: registered items are processed in batches.
+TASK_ITEMS_PROCESS_BATCH = "earmark.audio.items_process_batch"
+# Ids per processing task: small enough that several workers share a big registration.
+PROCESS_BATCH_SIZE = 50
+# Refs per items_register call (and per transaction) when a sync registers a large scan.
+SYNC_REGISTER_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -178,8 +197,12 @@ def item_process(*, item_id: int, force: bool = False) -> AudioItem | None:
         return None
     if item.state == AudioItem.State.READY and not force:
         return item
+    described: _Described | None = None
     try:
-        with local_path(item.storage_key) as path:
+        with item_local_path(item=item) as path:
+            if item.sha256 is None:
+                # Registered in place: nobody has read these bytes yet.
+                described = _describe_registered(item=item, path=path)
             info = decoding.probe(path)
             overview = spectrogram.OverviewBuilder(sample_rate_hz=info.sample_rate_hz)
             pyramid = peaks.compute_peaks(
@@ -189,7 +212,7 @@ def item_process(*, item_id: int, force: bool = False) -> AudioItem | None:
             )
             overviews = overview.finish()
         decoding.verify_decoded_frames(info, pyramid.frames)
-    except (decoding.AudioDecodeError, OSError) as exc:
+    except (decoding.AudioDecodeError, OSError, ConnectionFailed) as exc:
         return _item_fail(item_id=item_id, error=str(exc))
 
     storage_delete_tree(item.peaks_prefix)
@@ -214,8 +237,65 @@ def item_process(*, item_id: int, force: bool = False) -> AudioItem | None:
         item.error = ""
         item.duration_s = pyramid.frames / pyramid.sample_rate_hz
         item.peaks_levels = sorted(pyramid.levels)
-        item.save(update_fields=["state", "error", "duration_s", "peaks_levels", "updated_at"])
+        fields = ["state", "error", "duration_s", "peaks_levels", "updated_at"]
+        if described is not None and item.sha256 is None:
+            item.sha256 = described.sha256
+            item.size_bytes = described.size_bytes
+            item.format = described.info.format
+            item.content_type = described.info.content_type
+            item.sample_rate_hz = described.info.sample_rate_hz
+            item.channels = described.info.channels
+            fields += ["sha256", "size_bytes", "format", "content_type"]
+            fields += ["sample_rate_hz", "channels"]
+        try:
+            with transaction.atomic():
+                item.save(update_fields=fields)
+        except IntegrityError:
+            # Another item with the same bytes got ready between our check and now.
+            return _item_fail(item_id=item_id, error=_duplicate_error(item, described))
     return item
+
+
+@dataclass(frozen=True)
+class _Described:
+    sha256: str
+    size_bytes: int
+    info: decoding.AudioInfo
+
+
+def _describe_registered(*, item: AudioItem, path: Path) -> _Described:
+    """What an upload learns at ingest, learnt by the worker for a registered item.
+
+    The same limits as uploads apply; identical bytes already in the project make the item
+    fail (sha256 is unique per project) rather than silently merge two external ids.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise decoding.AudioDecodeError("empty file (0 bytes)")
+    if size > settings.EARMARK_MAX_UPLOAD_BYTES:
+        raise decoding.AudioDecodeError(
+            f"file is {size} bytes; the limit is {settings.EARMARK_MAX_UPLOAD_BYTES} bytes"
+        )
+    info = decoding.probe(path)
+    if info.duration_s > settings.EARMARK_MAX_DURATION_S:
+        raise decoding.AudioDecodeError(
+            f"recording is {info.duration_s:.0f} s long; the limit is "
+            f"{settings.EARMARK_MAX_DURATION_S} s"
+        )
+    described = _Described(sha256=_sha256(path), size_bytes=size, info=info)
+    twin = item_by_sha256(project=item.project, sha256=described.sha256)
+    if twin is not None and twin.pk != item.pk:
+        raise decoding.AudioDecodeError(_duplicate_error(item, described, twin=twin))
+    return described
+
+
+def _duplicate_error(
+    item: AudioItem, described: _Described | None, *, twin: AudioItem | None = None
+) -> str:
+    if twin is None and described is not None:
+        twin = item_by_sha256(project=item.project, sha256=described.sha256)
+    which = f"item {twin.pk} ({twin.original_name})" if twin is not None else "another item"
+    return f"the same audio as {which} is already in the project"
 
 
 @transaction.atomic
@@ -232,12 +312,18 @@ def _item_fail(*, item_id: int, error: str) -> AudioItem | None:
 
 @transaction.atomic
 def item_delete(*, item: AudioItem) -> None:
+    """Delete the row, its peaks and tiles, and the audio bytes only when we stored them:
+    items registered in place (a connection, or a manifest key) keep their source bytes."""
     storage_key, peaks_prefix = item.storage_key, item.peaks_prefix
     spectrogram_prefix = item.spectrogram_prefix
+    owns_bytes = item.connection_id is None and storage_key.startswith(
+        f"projects/{item.project_id}/audio/"
+    )
     item.delete()
 
     def _remove_bytes() -> None:
-        default_storage.delete(storage_key)
+        if owns_bytes:
+            default_storage.delete(storage_key)
         storage_delete_tree(peaks_prefix)
         storage_delete_tree(spectrogram_prefix)
 
@@ -318,7 +404,7 @@ def _tile_row_db(
     )
     rate_hz = item.sample_rate_hz
     try:
-        with local_path(item.storage_key) as path:
+        with item_local_path(item=item) as path:
             blocks = decoding.iter_window_blocks(
                 path,
                 _item_audio_info(item),
@@ -334,6 +420,8 @@ def _tile_row_db(
                     sample_rate_hz=rate_hz,
                     start_frame=first,
                 )
+    except ConnectionFailed as exc:
+        raise NotFound(f"the audio of item {item.pk} cannot be read: {exc}") from exc
     except decoding.AudioDecodeError as exc:
         raise ApplicationError(
             f"item {item.pk}: cannot decode this part of the audio ({exc})",
@@ -371,3 +459,305 @@ def _store_once(key: str, data: bytes) -> None:
     saved = default_storage.save(key, ContentFile(data))
     if saved != key:  # the storage picked another name because ``key`` appeared meanwhile
         default_storage.delete(saved)
+
+
+# --- Items read in place: storage connections and registration ------------------------------
+
+
+class ConnectionUnavailable(ApplicationError):
+    code = "connection_failed"
+
+
+# ConnectionFailed.field -> the input field a manager would change.
+_CONNECTION_FIELDS = {"credentials": "access_key_id"}
+
+
+def _connection_error(exc: ConnectionFailed) -> ConnectionUnavailable:
+    field_name = _CONNECTION_FIELDS.get(exc.field, exc.field)
+    return ConnectionUnavailable(str(exc), fields={field_name: [str(exc)]})
+
+
+def connection_spec(connection: StorageConnection) -> ConnectionSpec:
+    return ConnectionSpec(
+        kind=connection.kind,
+        root=connection.root,
+        bucket=connection.bucket,
+        endpoint_url=connection.endpoint_url,
+        region=connection.region,
+        access_key_id=connection.access_key_id,
+        secret_access_key=connection.secret_access_key,
+    )
+
+
+def connection_source(connection: StorageConnection) -> Source:
+    return source_for(connection_spec(connection), folder_roots=settings.EARMARK_FOLDER_ROOTS)
+
+
+@contextmanager
+def item_local_path(*, item: AudioItem) -> Iterator[Path]:
+    """A local file with the item's audio, wherever it lives: our storage (uploads), a server
+    folder (the file itself) or an S3 connection (a temporary download, removed on exit).
+
+    Raises ConnectionFailed when a connection cannot give the file.
+    """
+    if item.connection_id is None:
+        with local_path(item.storage_key) as path:
+            yield path
+        return
+    connection = cast(StorageConnection, item.connection)
+    with connection_source(connection).local_file(item.storage_key) as path:
+        yield path
+
+
+def item_audio_open(*, item: AudioItem, range_header: str | None) -> tuple[IO[bytes], int]:
+    """A reader of the item's original bytes and their size, for a Range response.
+
+    For S3 connections only the requested range is fetched (the ``Range`` goes to
+    ``get_object``). NotFound when the bytes are missing.
+    """
+    if item.connection_id is None:
+        try:
+            size = default_storage.size(item.storage_key)
+            return cast(IO[bytes], default_storage.open(item.storage_key, "rb")), size
+        except FileNotFoundError as exc:
+            raise NotFound(f"the stored audio of item {item.pk} is missing") from exc
+    source = connection_source(cast(StorageConnection, item.connection))
+    try:
+        size = source.size(item.storage_key)
+        byte_range = parse_range(range_header, size) if range_header else None
+        end = byte_range[1] if byte_range else None
+        return source.open(item.storage_key, end=end), size
+    except ConnectionFailed as exc:
+        raise NotFound(f"the audio of item {item.pk} cannot be read: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class RegisteredRef:
+    path: str  # relative to the connection (or a key in our storage when connection is None)
+    external_id: str | None = None  # defaults to path when None
+    original_name: str = ""  # defaults to the path's basename
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    created: int
+    existing: int
+    item_ids: dict[str, int]  # external_id -> item id, for created and existing items
+
+
+_EXTERNAL_ID_MAX = AudioItem._meta.get_field("external_id").max_length or 200
+_STORAGE_KEY_MAX = AudioItem._meta.get_field("storage_key").max_length or 500
+
+
+def _ref_row(
+    *, index: int, ref: RegisteredRef, project: Project, connection: StorageConnection | None,
+    user: User | None,
+) -> AudioItem:  # fmt: skip
+    try:
+        path = clean_relative_path(ref.path)
+    except ConnectionFailed as exc:
+        raise ValidationFailed(str(exc), fields={f"refs.{index}.path": [str(exc)]}) from exc
+    external_id = path if ref.external_id is None else ref.external_id
+    for name, value, limit in (
+        ("path", path, _STORAGE_KEY_MAX),
+        ("external_id", external_id, _EXTERNAL_ID_MAX),
+    ):
+        if not value or len(value) > limit:
+            message = f"{name} must be 1 to {limit} characters"
+            raise ValidationFailed(message, fields={f"refs.{index}.{name}": [message]})
+    return AudioItem(
+        project=project,
+        connection=connection,
+        storage_key=path,
+        original_name=(ref.original_name or PurePosixPath(path).name)[:500],
+        external_id=external_id,
+        metadata=ref.metadata,
+        state=AudioItem.State.PENDING,
+        uploaded_by=user,
+    )
+
+
+@transaction.atomic
+def items_register(
+    *,
+    project: Project,
+    connection: StorageConnection | None,
+    refs: Sequence[RegisteredRef],
+    user: User | None,
+) -> RegisterResult:
+    """Register audio by reference, in bulk, without reading it; idempotent by external id.
+
+    Rows are created ``pending`` (sha256 NULL, zero metadata); the worker reads the bytes
+    through the connection after commit, in tasks of PROCESS_BATCH_SIZE ids. A ref whose
+    external id already exists in the project is counted as existing and left unchanged;
+    within one call the first ref of an external id wins. A bad ref (absolute path, ``..``,
+    too long) rejects the whole call with ValidationFailed naming ``refs.{index}.{field}``.
+    Three queries whatever the size: existing ids, the insert, and the id map.
+    """
+    if connection is not None and connection.project_id != project.pk:
+        raise ValidationFailed(
+            "the connection belongs to another project",
+            fields={"connection": [f"connection {connection.pk} is not one of this project's"]},
+        )
+    rows: dict[str, AudioItem] = {}
+    for index, ref in enumerate(refs):
+        row = _ref_row(index=index, ref=ref, project=project, connection=connection, user=user)
+        rows.setdefault(cast(str, row.external_id), row)
+    if not rows:
+        return RegisterResult(created=0, existing=0, item_ids={})
+    external_ids = list(rows)
+    before = set(
+        AudioItem.objects.filter(project=project, external_id__in=external_ids).values_list(
+            "external_id", flat=True
+        )
+    )
+    new_rows = [row for external_id, row in rows.items() if external_id not in before]
+    # ignore_conflicts: a concurrent registration of the same ids is not an error, and
+    # Postgres then returns no ids, hence the mapping query below.
+    AudioItem.objects.bulk_create(new_rows, batch_size=2000, ignore_conflicts=True)
+    item_ids: dict[str, int] = {
+        cast(str, external_id): pk
+        for external_id, pk in AudioItem.objects.filter(
+            project=project, external_id__in=external_ids
+        ).values_list("external_id", "id")
+    }
+    created_ids = sorted(item_ids[e] for e in item_ids if e not in before)
+    for start in range(0, len(created_ids), PROCESS_BATCH_SIZE):
+        chunk = created_ids[start : start + PROCESS_BATCH_SIZE]
+        enqueue_on_commit(TASK_ITEMS_PROCESS_BATCH, ",".join(str(i) for i in chunk))
+    return RegisterResult(
+        created=len(created_ids), existing=len(item_ids) - len(created_ids), item_ids=item_ids
+    )
+
+
+def items_process_batch(*, item_ids: Sequence[int]) -> int:
+    """Process registered items one after another; returns how many are ready."""
+    ready = 0
+    for item_id in item_ids:
+        item = item_process(item_id=item_id)
+        ready += item is not None and item.state == AudioItem.State.READY
+    return ready
+
+
+def connection_create(
+    *,
+    project: Project,
+    name: str,
+    kind: str,
+    root: str = "",
+    bucket: str = "",
+    endpoint_url: str = "",
+    region: str = "",
+    access_key_id: str = "",
+    secret_access_key: str = "",
+    created_by: User | None,
+) -> StorageConnection:
+    """Check that the place can be read, then save the connection.
+
+    A folder must be inside EARMARK_FOLDER_ROOTS (after resolving symlinks) and readable; it
+    is stored as its real path. A bucket must answer HeadBucket and a listing of the prefix
+    with the given credentials. Each failure is a 400 naming the field at fault.
+    """
+    if kind not in StorageConnection.Kind.values:
+        raise ValidationFailed(
+            f"unknown kind {kind!r}",
+            fields={"kind": [f"must be one of {StorageConnection.Kind.values}"]},
+        )
+    if kind == StorageConnection.Kind.S3 and not bucket:
+        raise ValidationFailed("a bucket is required", fields={"bucket": ["required for s3"]})
+    if kind == StorageConnection.Kind.FOLDER and not root:
+        raise ValidationFailed("a folder is required", fields={"root": ["required for folder"]})
+    connection = StorageConnection(
+        project=project,
+        name=name,
+        kind=kind,
+        root=root.strip("/") if kind == StorageConnection.Kind.S3 else root,
+        bucket=bucket,
+        endpoint_url=endpoint_url,
+        region=region,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+        created_by=created_by,
+    )
+    if StorageConnection.objects.filter(project=project, name=name).exists():
+        raise ValidationFailed(
+            f"a connection named {name!r} exists", fields={"name": ["already used"]}
+        )
+    # Network and disk checks happen before any transaction is opened.
+    try:
+        source = connection_source(connection)
+        source.check()
+    except ConnectionFailed as exc:
+        raise _connection_error(exc) from exc
+    if kind == StorageConnection.Kind.FOLDER:
+        connection.root = str(
+            cast(Any, source).root  # the resolved real path: later symlink swaps change nothing
+        )
+    with transaction.atomic():
+        connection.full_clean(validate_constraints=False)
+        try:
+            with transaction.atomic():
+                connection.save()
+        except IntegrityError as exc:
+            raise ValidationFailed(
+                f"a connection named {name!r} exists", fields={"name": ["already used"]}
+            ) from exc
+    return connection
+
+
+@transaction.atomic
+def connection_delete(*, connection: StorageConnection) -> None:
+    """Forget a connection; refused (409) while items still read from it. Never touches the
+    source bytes."""
+    count = connection_item_count(connection=connection)
+    if count:
+        raise Conflict(
+            f"{count} items are registered from this connection; delete them first",
+            code="connection_in_use",
+        )
+    connection.delete()
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    found: int
+    created: int
+    existing: int
+
+
+def connection_sync(*, connection: StorageConnection, user: User | None) -> SyncResult:
+    """Scan the folder or bucket prefix for audio files (by extension) and register the new
+    ones; each file's external id is its relative path, so syncing again adds only new files.
+
+    Registers in transactions of SYNC_REGISTER_BATCH files, each enqueuing its processing on
+    commit; must not run inside an outer transaction.
+    """
+    source = connection_source(connection)
+    found = created = existing = 0
+    batch: list[RegisteredRef] = []
+
+    def flush() -> None:
+        nonlocal created, existing
+        result = items_register(
+            project=connection.project, connection=connection, refs=batch, user=user
+        )
+        created += result.created
+        existing += result.existing
+        batch.clear()
+
+    try:
+        source.check()
+        for found_file in source.scan():
+            found += 1
+            batch.append(RegisteredRef(path=found_file.path))
+            if len(batch) >= SYNC_REGISTER_BATCH:
+                flush()
+    except ConnectionFailed as exc:
+        raise _connection_error(exc) from exc
+    if batch:
+        flush()
+    logger.info(
+        "connection %s synced: %s found, %s new, %s known", connection.pk, found, created, existing
+    )
+    return SyncResult(found=found, created=created, existing=existing)

@@ -1,6 +1,9 @@
 from django.urls import path
 
 from backend.audio.apis import (
+    ConnectionDetailApi,
+    ConnectionListCreateApi,
+    ConnectionSyncApi,
     ItemAudioApi,
     ItemDetailApi,
     ItemListApi,
@@ -21,5 +24,18 @@ urlpatterns = [
         "items/<int:item_id>/spectrogram/info/",
         ItemSpectrogramInfoApi.as_view(),
         name="item-spectrogram-info",
+    ),
+    path(
+        "projects/<int:project_id>/connections/",
+        ConnectionListCreateApi.as_view(),
+        name="connection-list",
+    ),
+    path(
+        "connections/<int:connection_id>/",
+        ConnectionDetailApi.as_view(),
+        name="connection-detail",
+    ),
+    path(
+        "connections/<int:connection_id>/sync/", ConnectionSyncApi.as_view(), name="connection-sync"
     ),
 ]

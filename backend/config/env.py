@@ -30,6 +30,14 @@ def _int(name: str, value: str | None, *, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from exc
 
 
+def _paths(name: str, value: str) -> tuple[Path, ...]:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    relative = [p for p in parts if not Path(p).is_absolute()]
+    if relative:
+        raise ValueError(f"{name} must list absolute paths, got {relative}")
+    return tuple(Path(p).resolve() for p in parts)
+
+
 @dataclass(frozen=True)
 class Env:
     debug: bool
@@ -50,6 +58,8 @@ class Env:
     max_duration_s: int
     max_zip_entries: int
     max_zip_ratio: int
+    # Server folders that storage connections may read from (resolved, absolute); none: off.
+    folder_roots: tuple[Path, ...]
     is_ci: bool
     http_host: str
     http_port: int
@@ -101,6 +111,7 @@ def read_env(environ: os._Environ[str] | dict[str, str] | None = None) -> Env:
             "EARMARK_MAX_ZIP_ENTRIES", e.get("EARMARK_MAX_ZIP_ENTRIES"), default=10_000
         ),
         max_zip_ratio=_int("EARMARK_MAX_ZIP_RATIO", e.get("EARMARK_MAX_ZIP_RATIO"), default=100),
+        folder_roots=_paths("EARMARK_FOLDER_ROOTS", e.get("EARMARK_FOLDER_ROOTS", "")),
         is_ci=_bool(e.get("CI"), default=False),
         http_host=e.get("EARMARK_HOST", "127.0.0.1"),
         http_port=_int("EARMARK_PORT", e.get("EARMARK_PORT"), default=8000),
