@@ -9,6 +9,8 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("backend.audio.urls")),
     path("", include("backend.annotations.urls")),
     path("", include("backend.predictions.urls")),
+    path("", include("backend.dataio.urls")),
+    path("", include("backend.agreement.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
