@@ -1,0 +1,364 @@
+"""Label Studio JSON: an array of tasks with ``annotations`` and ``predictions``.
+
+Audio results map onto our schema like this: ``labels`` (a region, seconds) -> one segment per
+label; ``choices`` -> clip labels of the group named by ``from_name`` (or the one group that has
+every chosen label), or, when the result shares a region's ``id``, that segment's label if the
+region has none; ``textarea`` sharing a region's ``id`` -> the segment's text. Anything else is
+reported as unmapped. ``completed_by`` becomes the annotator: its ``username`` or ``email``
+when it is an object, ``label-studio-<n>`` when it is a number, the importing user when absent.
+Tasks are known by ``data.external_id``, else by their audio reference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TextIO
+
+from backend.dataio.formats import parse
+from backend.dataio.formats.records import (
+    AnnotationRecord,
+    ItemRecord,
+    PredictionRecord,
+    Record,
+    RowError,
+    SegmentRecord,
+    Unmapped,
+)
+
+AUDIO_KEYS = ("audio", "url", "audio_url", "file", "path")
+_DATA_KEYS = {"external_id", "original_name", "sha256", "duration_s"}
+TO_NAME = "audio"
+SEGMENT_FROM_NAME = "label"
+TEXT_FROM_NAME = "text"
+
+
+def read(fh: TextIO, *, clip_groups: Mapping[str, Iterable[str]] | None = None) -> Iterator[Record]:
+    """Tasks one by one; ``clip_groups`` (group -> labels) helps map ``choices`` to groups."""
+    groups = {g: frozenset(labels) for g, labels in (clip_groups or {}).items()}
+    for entry in parse.iter_json_array(fh):
+        if isinstance(entry, RowError):
+            yield entry
+            continue
+        row, task = entry
+        yield from _task(row, task, groups)
+
+
+def _task(row: int, task: Any, groups: Mapping[str, frozenset[str]]) -> Iterator[Record]:
+    problems = parse.Problems(row)
+    if not isinstance(task, dict):
+        yield RowError(row, "", "each task must be an object")
+        return
+    data = parse.obj(task.get("data"), "data", problems)
+    audio_key = next((k for k in AUDIO_KEYS if isinstance(data.get(k), str) and data[k]), None)
+    if audio_key is None:
+        problems.add("data.audio", f"the task has no audio reference (one of {list(AUDIO_KEYS)})")
+        yield from problems.errors
+        return
+    ref = str(data[audio_key])
+    external_id = parse.optional_text(
+        data.get("external_id"), "data.external_id", problems, max_length=200
+    )
+    metadata = dict(parse.obj(task.get("meta"), "meta", problems))
+    metadata.update({k: v for k, v in data.items() if k != audio_key and k not in _DATA_KEYS})
+    unmapped: list[Unmapped] = []
+    duration_hint = parse.number(data.get("duration_s"), "data.duration_s", problems, optional=True)
+    annotations = []
+    for i, raw in enumerate(parse.array(task.get("annotations"), "annotations", problems)):
+        path = f"annotations.{i}"
+        if not isinstance(raw, dict):
+            problems.add(path, "must be an object")
+            continue
+        segs, clip, length = _results(
+            raw.get("result"), f"{path}.result", problems, unmapped, groups
+        )
+        duration_hint = duration_hint or length
+        state = "skipped" if raw.get("was_cancelled") else "submitted"
+        lead = parse.number(raw.get("lead_time"), f"{path}.lead_time", problems, optional=True)
+        annotations.append(
+            AnnotationRecord(
+                annotator=_annotator(raw.get("completed_by")),
+                state=state,
+                clip_labels={g: [lab for lab, _ in labels] for g, labels in clip.items()},
+                segments=tuple(s for s, _ in segs),
+                lead_time_s=lead or 0.0,
+                submitted_at=parse.optional_text(
+                    raw.get("created_at"), f"{path}.created_at", problems
+                ),
+            )
+        )
+    predictions = []
+    for i, raw in enumerate(parse.array(task.get("predictions"), "predictions", problems)):
+        path = f"predictions.{i}"
+        if not isinstance(raw, dict):
+            problems.add(path, "must be an object")
+            continue
+        overall = parse.number(raw.get("score"), f"{path}.score", problems, optional=True)
+        segs, clip, length = _results(
+            raw.get("result"), f"{path}.result", problems, unmapped, groups
+        )
+        duration_hint = duration_hint or length
+        name = raw.get("model_version")
+        predictions.append(
+            PredictionRecord(
+                model_version=None,
+                model_name=str(name) if name not in (None, "") else "label-studio",
+                clip_scores={
+                    g: {
+                        lab: (s if s is not None else overall if overall is not None else 1.0)
+                        for lab, s in labels
+                    }
+                    for g, labels in clip.items()
+                },
+                segments=tuple(
+                    {
+                        "start_s": s.start_s,
+                        "end_s": s.end_s,
+                        "label": s.label,
+                        "score": score if score is not None else overall,
+                        "low_hz": None,
+                        "high_hz": None,
+                    }
+                    for s, score in segs
+                ),
+            )
+        )
+    if problems.errors:
+        yield from problems.errors
+        return
+    yield from unmapped
+    yield ItemRecord(
+        row=row,
+        external_id=external_id or ref,
+        sha256=parse.optional_text(data.get("sha256"), "data.sha256", problems, max_length=64),
+        storage_key=ref,
+        original_name=str(data.get("original_name") or ref.rsplit("/", 1)[-1]),
+        duration_s=duration_hint or 0.0,
+        metadata=metadata,
+        annotations=tuple(annotations),
+        predictions=tuple(predictions),
+    )
+
+
+def _annotator(value: Any) -> str | None:
+    if isinstance(value, dict):
+        name = value.get("username") or value.get("email")
+        return str(name)[:150] if name else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"label-studio-{value}"
+    if isinstance(value, str) and value:
+        return value[:150]
+    return None
+
+
+def _results(
+    value: Any,
+    path: str,
+    problems: parse.Problems,
+    unmapped: list[Unmapped],
+    groups: Mapping[str, frozenset[str]],
+) -> tuple[
+    list[tuple[SegmentRecord, float | None]],
+    dict[str, list[tuple[str, float | None]]],
+    float | None,
+]:
+    """Segments (with scores), clip labels by group (with scores), and the audio's length."""
+    regions: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    clip: dict[str, list[tuple[str, float | None]]] = {}
+    length: float | None = None
+    for j, res in enumerate(parse.array(value, path, problems)):
+        rpath = f"{path}.{j}"
+        if not isinstance(res, dict):
+            problems.add(rpath, "must be an object")
+            continue
+        kind = res.get("type")
+        val = res.get("value")
+        if not isinstance(val, dict):
+            problems.add(f"{rpath}.value", "must be an object")
+            continue
+        score = parse.number(res.get("score"), f"{rpath}.score", problems, optional=True)
+        if isinstance(res.get("original_length"), int | float):
+            length = float(res["original_length"])
+        rid = res.get("id")
+        has_span = "start" in val or "end" in val
+        if kind in ("labels", "choices", "textarea") and has_span and rid is not None:
+            region = regions.setdefault(str(rid), {"labels": [], "choices": [], "text": []})
+            if str(rid) not in order:
+                order.append(str(rid))
+            start = parse.number(val.get("start"), f"{rpath}.value.start", problems)
+            end = parse.number(val.get("end"), f"{rpath}.value.end", problems)
+            region.setdefault("start", start)
+            region.setdefault("end", end)
+            region.setdefault("score", score)
+            key = {"labels": "labels", "choices": "choices", "textarea": "text"}[str(kind)]
+            items = val.get(key)
+            if isinstance(items, str):
+                items = [items]
+            if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+                problems.add(f"{rpath}.value.{key}", "must be a list of strings")
+                continue
+            region[key].extend(items)
+            region.setdefault("row_path", rpath)
+        elif kind == "choices":
+            choices = val.get("choices")
+            if not isinstance(choices, list) or not all(isinstance(x, str) for x in choices):
+                problems.add(f"{rpath}.value.choices", "must be a list of strings")
+                continue
+            group = _group_for(str(res.get("from_name") or ""), choices, groups)
+            clip.setdefault(group, []).extend((c, score) for c in choices)
+        elif kind == "textarea":
+            unmapped.append(
+                Unmapped(
+                    problems.row, f"{rpath}: text outside a region (Earmark keeps text on segments)"
+                )
+            )
+        else:
+            unmapped.append(
+                Unmapped(problems.row, f"{rpath}: result type {kind!r} has no Earmark equivalent")
+            )
+    segments: list[tuple[SegmentRecord, float | None]] = []
+    for rid in order:
+        region = regions[rid]
+        if region["start"] is None or region["end"] is None:
+            continue
+        labels = region["labels"] or region["choices"][:1]
+        if region["labels"] and region["choices"]:
+            unmapped.append(
+                Unmapped(
+                    problems.row,
+                    f"{region['row_path']}: per-region choices {region['choices']} "
+                    "beside a region label (a segment has one label)",
+                )
+            )
+        if not labels:
+            problems.add(f"{region['row_path']}.value.labels", "the region has no label")
+            continue
+        for label in labels:
+            segments.append(
+                (
+                    SegmentRecord(
+                        start_s=region["start"],
+                        end_s=region["end"],
+                        label=label,
+                        text="\n".join(region["text"]),
+                    ),
+                    region["score"],
+                )
+            )
+    return segments, clip, length
+
+
+def _group_for(from_name: str, choices: list[str], groups: Mapping[str, frozenset[str]]) -> str:
+    if from_name in groups or not groups:
+        return from_name
+    matching = [g for g, labels in groups.items() if set(choices) <= labels]
+    return matching[0] if len(matching) == 1 else from_name
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def task(item: ItemRecord, *, model_names: Mapping[int, str]) -> dict[str, Any]:
+    """One Label Studio task for an item; region ids are stable: ``<item row>-<n>``."""
+    data: dict[str, Any] = {"audio": item.storage_key}
+    if item.external_id is not None:
+        data["external_id"] = item.external_id
+    if item.sha256:
+        data["sha256"] = item.sha256
+    data["original_name"] = item.original_name
+    if item.duration_s:
+        data["duration_s"] = item.duration_s
+    annotations = []
+    for a in item.annotations:
+        if a.state == "draft":
+            continue
+        result = _clip_results(a.clip_labels) + _segment_results(a.segments, item.duration_s)
+        annotations.append(
+            {
+                "completed_by": {"username": a.annotator},
+                "was_cancelled": a.state == "skipped",
+                "lead_time": a.lead_time_s,
+                "created_at": a.submitted_at,
+                "result": result,
+            }
+        )
+    predictions = []
+    for p in item.predictions:
+        name = p.model_name or model_names.get(p.model_version or 0, f"v{p.model_version}")
+        result = []
+        for group, scores in p.clip_scores.items():
+            if not scores:
+                continue
+            top = max(scores.items(), key=lambda kv: kv[1])
+            result.append(_choices(group, [top[0]]) | {"score": top[1]})
+        segs = [
+            SegmentRecord(s["start_s"], s["end_s"], s["label"], score=s.get("score"))
+            for s in p.segments
+        ]
+        for res, seg in zip(_segment_results(tuple(segs), item.duration_s), segs, strict=True):
+            if seg.score is not None:
+                res["score"] = seg.score
+            result.append(res)
+        predictions.append({"model_version": name, "result": result})
+    return {
+        "data": data,
+        "meta": item.metadata,
+        "annotations": annotations,
+        "predictions": predictions,
+    }
+
+
+def _choices(group: str, labels: list[str]) -> dict[str, Any]:
+    return {
+        "from_name": group,
+        "to_name": TO_NAME,
+        "type": "choices",
+        "value": {"choices": labels},
+    }
+
+
+def _clip_results(clip_labels: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    return [_choices(g, list(labels)) for g, labels in clip_labels.items() if labels]
+
+
+def _segment_results(
+    segments: tuple[SegmentRecord, ...], duration_s: float
+) -> list[dict[str, Any]]:
+    out = []
+    for n, s in enumerate(segments):
+        rid = f"s{n}"
+        span = {"start": s.start_s, "end": s.end_s, "channel": 0}
+        out.append(
+            {
+                "id": rid,
+                "from_name": SEGMENT_FROM_NAME,
+                "to_name": TO_NAME,
+                "type": "labels",
+                "original_length": duration_s,
+                "value": {**span, "labels": [s.label]},
+            }
+        )
+        if s.text:
+            out.append(
+                {
+                    "id": rid,
+                    "from_name": TEXT_FROM_NAME,
+                    "to_name": TO_NAME,
+                    "type": "textarea",
+                    "value": {**span, "text": [s.text]},
+                }
+            )
+    return out
+
+
+def write(out: TextIO, items: Iterable[ItemRecord], *, model_names: Mapping[int, str]) -> int:
+    """A JSON array, one task per line, written as the items come."""
+    out.write("[")
+    count = 0
+    for item in items:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(task(item, model_names=model_names), ensure_ascii=False))
+        count += 1
+    out.write("\n]\n")
+    return count

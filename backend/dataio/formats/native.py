@@ -1,0 +1,251 @@
+"""Earmark's native format: JSON Lines, lossless, one line per item.
+
+Line 1 is the header (``{"type": "earmark", "version": 1, "project": {...}}``: the project's
+name, label schema and settings), then one ``model_version`` line per model version, then one
+``item`` line per recording with its references, facts, annotations (by annotator username,
+with segments and reviews) and predictions (by model version number). Lines are independent,
+so a reader holds one item at a time and a writer writes as it goes. Database ids never
+appear: items are known by ``external_id`` and ``sha256``, people by username.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+from backend.dataio.formats import parse
+from backend.dataio.formats.records import (
+    AnnotationRecord,
+    ItemRecord,
+    ModelVersionRecord,
+    PredictionRecord,
+    ProjectRecord,
+    Record,
+    RowError,
+)
+
+FORMAT_NAME = "earmark"
+FORMAT_VERSION = 1
+PROJECT_SETTINGS = (
+    "instructions",
+    "label_schema",
+    "annotations_per_item",
+    "queue_policy",
+    "training_settings",
+    "show_predictions",
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def header_line(project: ProjectRecord) -> str:
+    body = {"name": project.name, **{k: project.settings.get(k) for k in PROJECT_SETTINGS}}
+    return _dumps({"type": FORMAT_NAME, "version": FORMAT_VERSION, "project": body}) + "\n"
+
+
+def model_version_line(mv: ModelVersionRecord) -> str:
+    return (
+        _dumps(
+            {
+                "type": "model_version",
+                "version": mv.version,
+                "kind": mv.kind,
+                "is_external": mv.is_external,
+                "checkpoint_key": mv.checkpoint_key,
+                "trained_on": mv.trained_on,
+                "metrics": mv.metrics,
+                "training_time_s": mv.training_time_s,
+                "device": mv.device,
+            }
+        )
+        + "\n"
+    )
+
+
+def annotation_json(a: AnnotationRecord) -> dict[str, Any]:
+    return {
+        "annotator": a.annotator,
+        "state": a.state,
+        "clip_labels": a.clip_labels,
+        "segments": [s.to_json() for s in a.segments],
+        "lead_time_s": a.lead_time_s,
+        "submitted_at": a.submitted_at,
+        "reviews": [
+            {"reviewer": r.reviewer, "verdict": r.verdict, "comment": r.comment} for r in a.reviews
+        ],
+        "is_reference": a.is_reference,
+        "review_state": a.review_state,
+    }
+
+
+def prediction_json(p: PredictionRecord) -> dict[str, Any]:
+    return {
+        "model_version": p.model_version,
+        "clip_scores": p.clip_scores,
+        "segments": list(p.segments),
+        "uncertainty": p.uncertainty,
+    }
+
+
+def item_line(item: ItemRecord) -> str:
+    return (
+        _dumps(
+            {
+                "type": "item",
+                "external_id": item.external_id,
+                "sha256": item.sha256,
+                "storage_key": item.storage_key,
+                "connection": item.connection,
+                "original_name": item.original_name,
+                "format": item.format,
+                "content_type": item.content_type,
+                "size_bytes": item.size_bytes,
+                "duration_s": item.duration_s,
+                "sample_rate_hz": item.sample_rate_hz,
+                "channels": item.channels,
+                "metadata": item.metadata,
+                "annotations": [annotation_json(a) for a in item.annotations],
+                "predictions": [prediction_json(p) for p in item.predictions],
+            }
+        )
+        + "\n"
+    )
+
+
+def write(
+    out: TextIO,
+    *,
+    project: ProjectRecord,
+    model_versions: Iterable[ModelVersionRecord],
+    items: Iterable[ItemRecord],
+) -> int:
+    """Write a whole native file; returns the number of items written."""
+    out.write(header_line(project))
+    for mv in model_versions:
+        out.write(model_version_line(mv))
+    count = 0
+    for item in items:
+        out.write(item_line(item))
+        count += 1
+    return count
+
+
+def read(fh: TextIO) -> Iterator[Record]:
+    seen_header = False
+    for entry in parse.iter_json_lines(fh):
+        if isinstance(entry, RowError):
+            yield entry
+            continue
+        row, value = entry
+        problems = parse.Problems(row)
+        if not isinstance(value, dict):
+            yield RowError(row, "", "each line must be a JSON object")
+            continue
+        kind = value.get("type")
+        if kind == FORMAT_NAME:
+            version = value.get("version")
+            if version != FORMAT_VERSION:
+                yield RowError(row, "version", f"unsupported version {version!r}; expected 1")
+                continue
+            seen_header = True
+            yield _project(row, value, problems)
+        elif not seen_header:
+            yield RowError(row, "type", "the first line must be the earmark header")
+            seen_header = True  # one error is enough; read on to report the items too
+        elif kind == "model_version":
+            yield from _model_version(row, value, problems)
+        elif kind == "item":
+            yield from _item(row, value, problems)
+        else:
+            yield RowError(row, "type", f"unknown line type {kind!r}")
+        yield from problems.errors
+
+
+def _project(row: int, value: dict[str, Any], problems: parse.Problems) -> ProjectRecord:
+    body = parse.obj(value.get("project"), "project", problems)
+    return ProjectRecord(
+        row=row,
+        name=parse.text(body.get("name"), "project.name", problems, max_length=200),
+        settings={k: body[k] for k in PROJECT_SETTINGS if k in body},
+    )
+
+
+def _model_version(
+    row: int, value: dict[str, Any], problems: parse.Problems
+) -> Iterator[ModelVersionRecord]:
+    version = value.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problems.add("version", "must be a positive integer")
+        return
+    kind = parse.text(value.get("kind"), "kind", problems, max_length=50)
+    if not kind:
+        problems.add("kind", "is required")
+    training_time_s = parse.number(
+        value.get("training_time_s"), "training_time_s", problems, optional=True
+    )
+    if problems.errors:
+        return
+    yield ModelVersionRecord(
+        row=row,
+        version=version,
+        kind=kind,
+        is_external=bool(value.get("is_external", False)),
+        checkpoint_key=parse.text(value.get("checkpoint_key"), "checkpoint_key", problems),
+        trained_on=parse.obj(value.get("trained_on"), "trained_on", problems),
+        metrics=parse.obj(value.get("metrics"), "metrics", problems),
+        training_time_s=training_time_s,
+        device=parse.text(value.get("device"), "device", problems, max_length=50),
+    )
+
+
+def _int(value: Any, path: str, problems: parse.Problems) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        problems.add(path, "must be a non-negative integer")
+        return 0
+    return value
+
+
+def _item(row: int, value: dict[str, Any], problems: parse.Problems) -> Iterator[ItemRecord]:
+    external_id = parse.optional_text(
+        value.get("external_id"), "external_id", problems, max_length=200
+    )
+    sha256 = parse.optional_text(value.get("sha256"), "sha256", problems, max_length=64)
+    if external_id is None and sha256 is None:
+        problems.add("external_id", "an item needs an external_id or a sha256")
+    annotations = []
+    for i, raw in enumerate(parse.array(value.get("annotations"), "annotations", problems)):
+        ann = parse.annotation(raw, f"annotations.{i}", problems)
+        if ann is not None:
+            annotations.append(ann)
+    predictions = []
+    for i, raw in enumerate(parse.array(value.get("predictions"), "predictions", problems)):
+        pred = parse.prediction(raw, f"predictions.{i}", problems, numbered=True)
+        if pred is not None:
+            predictions.append(pred)
+    duration_s = parse.number(value.get("duration_s", 0), "duration_s", problems, optional=True)
+    record = ItemRecord(
+        row=row,
+        external_id=external_id,
+        sha256=sha256,
+        storage_key=parse.text(value.get("storage_key"), "storage_key", problems),
+        connection=parse.optional_text(
+            value.get("connection"), "connection", problems, max_length=200
+        ),
+        original_name=parse.text(value.get("original_name"), "original_name", problems),
+        format=parse.text(value.get("format"), "format", problems, max_length=10),
+        content_type=parse.text(value.get("content_type"), "content_type", problems, max_length=50),
+        size_bytes=_int(value.get("size_bytes"), "size_bytes", problems),
+        duration_s=duration_s or 0.0,
+        sample_rate_hz=_int(value.get("sample_rate_hz"), "sample_rate_hz", problems),
+        channels=_int(value.get("channels"), "channels", problems),
+        metadata=parse.obj(value.get("metadata"), "metadata", problems),
+        annotations=tuple(annotations),
+        predictions=tuple(predictions),
+    )
+    if not problems.errors:
+        yield record

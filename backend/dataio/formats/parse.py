@@ -1,0 +1,363 @@
+"""Turning loosely typed JSON values into records, collecting every problem with its path."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from backend.dataio.formats.records import (
+    AnnotationRecord,
+    PredictionRecord,
+    ReviewRecord,
+    RowError,
+    SegmentRecord,
+)
+
+ANNOTATION_STATES = ("draft", "submitted", "skipped")
+REVIEW_VERDICTS = ("accepted", "rejected", "corrected")
+REVIEW_STATES = ("pending", *REVIEW_VERDICTS)
+
+
+class Problems:
+    """Errors found in one row, each with a dotted field path."""
+
+    def __init__(self, row: int) -> None:
+        self.row = row
+        self.errors: list[RowError] = []
+
+    def add(self, path: str, reason: str) -> None:
+        self.errors.append(RowError(self.row, path, reason))
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def number(value: Any, path: str, problems: Problems, *, optional: bool = False) -> float | None:
+    if value is None or value == "":
+        if not optional:
+            problems.add(path, "is required")
+        return None
+    if isinstance(value, bool):
+        problems.add(path, "must be a number")
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        problems.add(path, f"must be a number, not {value!r}")
+        return None
+    if not math.isfinite(out):
+        problems.add(path, "must be a finite number")
+        return None
+    return out
+
+
+def text(value: Any, path: str, problems: Problems, *, max_length: int = 500) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        problems.add(path, "must be a string")
+        return ""
+    if len(value) > max_length:
+        problems.add(path, f"must be at most {max_length} characters")
+        return ""
+    return value
+
+
+def optional_text(
+    value: Any, path: str, problems: Problems, *, max_length: int = 500
+) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    out = text(value, path, problems, max_length=max_length)
+    return out or None
+
+
+def obj(value: Any, path: str, problems: Problems) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.add(path, "must be an object")
+        return {}
+    return value
+
+
+def array(value: Any, path: str, problems: Problems) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.add(path, "must be a list")
+        return []
+    return value
+
+
+def clip_labels(value: Any, path: str, problems: Problems) -> dict[str, list[str]]:
+    """``{"group": ["label", ...]}``; a single label may be given as a string."""
+    out: dict[str, list[str]] = {}
+    for group, labels in obj(value, path, problems).items():
+        if isinstance(labels, str):
+            labels = [labels]
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            problems.add(_join(path, str(group)), "must be a list of labels")
+            continue
+        out[str(group)] = labels
+    return out
+
+
+def segment(
+    value: Any, path: str, problems: Problems, *, scored: bool = False
+) -> SegmentRecord | None:
+    if not isinstance(value, dict):
+        problems.add(path, "must be an object")
+        return None
+    before = len(problems.errors)
+    start_s = number(value.get("start_s"), _join(path, "start_s"), problems)
+    end_s = number(value.get("end_s"), _join(path, "end_s"), problems)
+    label = value.get("label")
+    if not isinstance(label, str) or not label:
+        problems.add(_join(path, "label"), "must be a non-empty string")
+    low_hz = number(value.get("low_hz"), _join(path, "low_hz"), problems, optional=True)
+    high_hz = number(value.get("high_hz"), _join(path, "high_hz"), problems, optional=True)
+    seg_text = text(value.get("text"), _join(path, "text"), problems, max_length=10_000)
+    score = None
+    if scored:
+        score = number(value.get("score"), _join(path, "score"), problems, optional=True)
+    if len(problems.errors) > before or start_s is None or end_s is None:
+        return None
+    return SegmentRecord(
+        start_s=start_s,
+        end_s=end_s,
+        label=str(label),
+        low_hz=low_hz,
+        high_hz=high_hz,
+        text=seg_text,
+        score=score,
+    )
+
+
+def segments(value: Any, path: str, problems: Problems) -> tuple[SegmentRecord, ...]:
+    out = []
+    for i, raw in enumerate(array(value, path, problems)):
+        seg = segment(raw, f"{path}.{i}", problems)
+        if seg is not None:
+            out.append(seg)
+    return tuple(out)
+
+
+def annotation(value: Any, path: str, problems: Problems) -> AnnotationRecord | None:
+    if not isinstance(value, dict):
+        problems.add(path, "must be an object")
+        return None
+    annotator = optional_text(
+        value.get("annotator"), _join(path, "annotator"), problems, max_length=150
+    )
+    state = value.get("state", "submitted")
+    if state not in ANNOTATION_STATES:
+        problems.add(_join(path, "state"), f"must be one of {list(ANNOTATION_STATES)}")
+    reviews = []
+    for i, raw in enumerate(array(value.get("reviews"), _join(path, "reviews"), problems)):
+        rpath = f"{path}.reviews.{i}"
+        if not isinstance(raw, dict):
+            problems.add(rpath, "must be an object")
+            continue
+        reviewer = optional_text(raw.get("reviewer"), f"{rpath}.reviewer", problems, max_length=150)
+        if reviewer is None:
+            problems.add(f"{rpath}.reviewer", "is required")
+        verdict = raw.get("verdict")
+        if verdict not in REVIEW_VERDICTS:
+            problems.add(f"{rpath}.verdict", f"must be one of {list(REVIEW_VERDICTS)}")
+        comment = text(raw.get("comment"), f"{rpath}.comment", problems, max_length=10_000)
+        if reviewer is not None and verdict in REVIEW_VERDICTS:
+            reviews.append(ReviewRecord(reviewer=reviewer, verdict=str(verdict), comment=comment))
+    lead = number(
+        value.get("lead_time_s", 0.0), _join(path, "lead_time_s"), problems, optional=True
+    )
+    submitted_at = optional_text(value.get("submitted_at"), _join(path, "submitted_at"), problems)
+    is_reference = value.get("is_reference", False)
+    if not isinstance(is_reference, bool):
+        problems.add(_join(path, "is_reference"), "must be true or false")
+    review_state = value.get("review_state", "pending")
+    if review_state not in REVIEW_STATES:
+        problems.add(_join(path, "review_state"), f"must be one of {list(REVIEW_STATES)}")
+    return AnnotationRecord(
+        annotator=annotator,
+        state=str(state),
+        clip_labels=clip_labels(value.get("clip_labels"), _join(path, "clip_labels"), problems),
+        segments=segments(value.get("segments"), _join(path, "segments"), problems),
+        lead_time_s=lead or 0.0,
+        submitted_at=submitted_at,
+        reviews=tuple(reviews),
+        is_reference=is_reference is True,
+        review_state=str(review_state),
+    )
+
+
+def prediction(
+    value: Any, path: str, problems: Problems, *, numbered: bool
+) -> PredictionRecord | None:
+    if not isinstance(value, dict):
+        problems.add(path, "must be an object")
+        return None
+    version: int | None = None
+    if numbered:
+        raw_version = value.get("model_version")
+        if not isinstance(raw_version, int) or isinstance(raw_version, bool):
+            problems.add(_join(path, "model_version"), "must be a model version number")
+        else:
+            version = raw_version
+    scores: dict[str, dict[str, float]] = {}
+    for group, by_label in obj(
+        value.get("clip_scores"), _join(path, "clip_scores"), problems
+    ).items():
+        gpath = _join(path, f"clip_scores.{group}")
+        if not isinstance(by_label, dict):
+            problems.add(gpath, "must map labels to scores")
+            continue
+        scores[str(group)] = {}
+        for label, score in by_label.items():
+            value_f = number(score, f"{gpath}.{label}", problems)
+            if value_f is not None:
+                scores[str(group)][str(label)] = value_f
+    segs: list[dict[str, Any]] = []
+    for i, raw in enumerate(array(value.get("segments"), _join(path, "segments"), problems)):
+        seg = segment(
+            raw, f"{path}.segments.{i}" if path else f"segments.{i}", problems, scored=True
+        )
+        if seg is not None:
+            segs.append(
+                {
+                    "start_s": seg.start_s,
+                    "end_s": seg.end_s,
+                    "label": seg.label,
+                    "score": seg.score,
+                    "low_hz": seg.low_hz,
+                    "high_hz": seg.high_hz,
+                }
+            )
+    uncertainty = number(
+        value.get("uncertainty"), _join(path, "uncertainty"), problems, optional=True
+    )
+    return PredictionRecord(
+        model_version=version, clip_scores=scores, segments=tuple(segs), uncertainty=uncertainty
+    )
+
+
+def iter_json_lines(fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
+    """(line number, value) for each non-blank line, or a RowError for a line that is no JSON."""
+    for number_, line in enumerate(fh, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number_, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RowError(number_, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
+
+
+_CHUNK = 1 << 16
+
+
+def iter_json_array(fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
+    """(1-based position, value) for each element of a top-level JSON array, read in chunks.
+
+    Only one element is held at a time. A file whose first character is not ``[`` is read
+    as JSON Lines, and a single object as a one-element array. After a malformed element
+    the rest of the file cannot be trusted, so one RowError ends the iteration.
+    """
+    decoder = json.JSONDecoder()
+    buf = fh.read(_CHUNK)
+    pos = 0
+    while pos < len(buf) and buf[pos].isspace():
+        pos += 1
+    if pos < len(buf) and buf[pos] == "{":
+        # JSON Lines, or one object: find out by trying to read the whole first line.
+        rest = buf[pos:]
+        line_end = rest.find("\n")
+        if line_end >= 0:
+            try:
+                decoder.raw_decode(rest[:line_end].strip())
+            except json.JSONDecodeError:
+                pass
+            else:
+                yield from _lines_of(buf, fh)
+                return
+        yield from _single(buf + fh.read())
+        return
+    if pos >= len(buf) or buf[pos] != "[":
+        yield RowError(1, "", "expected a JSON array of tasks (the file does not start with '[')")
+        return
+    pos += 1
+    index = 0
+    eof = False
+    while True:
+        # skip whitespace and the comma between elements
+        while True:
+            while pos < len(buf) and (buf[pos].isspace() or buf[pos] == ","):
+                pos += 1
+            if pos < len(buf) or eof:
+                break
+            more = fh.read(_CHUNK)
+            eof = not more
+            buf, pos = buf[pos:] + more, 0
+        if pos >= len(buf):
+            yield RowError(index + 1, "", "invalid JSON: the array is not closed with ']'")
+            return
+        if buf[pos] == "]":
+            return
+        while True:
+            try:
+                value, end = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError as exc:
+                if eof:
+                    yield RowError(index + 1, "", f"invalid JSON: {exc.msg}")
+                    return
+                more = fh.read(_CHUNK)
+                eof = not more
+                buf, pos = buf[pos:] + more, 0
+                continue
+            break
+        index += 1
+        yield index, value
+        buf, pos = buf[end:], 0
+        if len(buf) < _CHUNK and not eof:
+            more = fh.read(_CHUNK)
+            eof = not more
+            buf += more
+
+
+def _lines_of(head: str, fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
+    first_lines = io.StringIO(head)
+    # The head may end mid-line: glue its last partial line to the rest of the stream.
+    lines = itertools.chain(first_lines, fh)
+    pending = ""
+    number_ = 0
+    for chunk in lines:
+        if not chunk.endswith("\n"):
+            pending += chunk
+            continue
+        line, pending = pending + chunk, ""
+        number_ += 1
+        yield from _one_line(number_, line)
+    if pending:
+        yield from _one_line(number_ + 1, pending)
+
+
+def _one_line(number_: int, line: str) -> Iterator[tuple[int, Any] | RowError]:
+    if not line.strip():
+        return
+    try:
+        yield number_, json.loads(line)
+    except json.JSONDecodeError as exc:
+        yield RowError(number_, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
+
+
+def _single(text_: str) -> Iterator[tuple[int, Any] | RowError]:
+    try:
+        yield 1, json.loads(text_)
+    except json.JSONDecodeError as exc:
+        yield RowError(1, "", f"invalid JSON: {exc.msg} at line {exc.lineno}")

@@ -1,0 +1,1573 @@
+"""Writes for imports and exports: the batch importer, the export writer and their jobs.
+
+Imports read records from a format module and write them in batches. Each batch is checked
+completely first (labels against the project's schema, times against the recording, files
+in storage, people and model versions) and then written in one transaction: a batch with
+any bad row writes nothing and every bad row is reported with its field and the reason.
+Imports are idempotent: items are found by external id, then sha256; a person has one
+annotation per item, which a re-import leaves alone when its content is the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import math
+import posixpath
+import re
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, TextIO, cast
+
+import soundfile as sf
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, F, IntegerField, Max, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from backend.annotations.models import Annotation, Review, Segment
+from backend.annotations.validation import validate_clip_labels, validate_segments
+from backend.audio import decoding
+from backend.audio.connections import ConnectionFailed, clean_relative_path
+from backend.audio.models import AudioItem, StorageConnection
+from backend.audio.services import (
+    PROCESS_BATCH_SIZE,
+    TASK_ITEMS_PROCESS_BATCH,
+    RegisteredRef,
+    connection_source,
+    item_local_path,
+    items_register,
+)
+from backend.common.exceptions import ApplicationError, ValidationFailed
+from backend.common.queue import enqueue_on_commit
+from backend.dataio import selectors
+from backend.dataio.formats import csv_rows, label_studio, manifest, native, predictions, tables
+from backend.dataio.formats.records import (
+    AnnotationRecord,
+    ItemRecord,
+    ModelVersionRecord,
+    PredictionRecord,
+    ProjectRecord,
+    Record,
+    RowError,
+    SegmentRecord,
+    Unmapped,
+)
+from backend.dataio.models import ExportJob, ImportJob, JobState
+from backend.predictions.models import ModelVersion, Prediction
+from backend.projects.models import Membership, Project
+from backend.projects.schema import LabelSchema
+from backend.users.models import User
+
+logger = logging.getLogger(__name__)
+
+TASK_IMPORT_RUN = "earmark.dataio.import_run"
+TASK_EXPORT_RUN = "earmark.dataio.export_run"
+BATCH_SIZE = 1000
+# Errors and unmapped notes listed in a report; counts are always complete.
+REPORT_LIST_MAX = 1000
+_UNKNOWN_DURATION_S = math.inf
+_UNKNOWN_RATE_HZ = 10**9
+_COPY_CHUNK = 1024 * 1024
+Role = Membership.Role
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    error_count: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    unmapped: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_error(self, error: RowError) -> None:
+        self.error_count += 1
+        if len(self.errors) < REPORT_LIST_MAX:
+            self.errors.append(error.to_json())
+
+    def add_unmapped(self, note: Unmapped) -> None:
+        if len(self.unmapped) < REPORT_LIST_MAX:
+            self.unmapped.append(note.to_json())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "error_count": self.error_count,
+            "errors": self.errors,
+            "unmapped": self.unmapped,
+        }
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    # "file": annotations belong to the usernames in the file (unknown ones are created as
+    # inactive accounts and added as annotators); "me": to the importing user.
+    annotator: str = "file"
+    connection_id: int | None = None
+    check_files: bool = True
+    batch_size: int = BATCH_SIZE
+    model_name: str = "external"  # the external model a predictions import creates
+    target: str = ""  # Raven/Audacity: the recording a one-file table belongs to
+    label_column: str = ""  # Raven: the column holding the label
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ImportOptions:
+        fields = {k: raw[k] for k in cls.__dataclass_fields__ if raw.get(k) is not None}
+        return cls(**fields)
+
+
+# --- the importer ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Resolved:
+    """One item record checked against the database: what it matches and what it needs."""
+
+    record: ItemRecord
+    item_id: int | None
+    existed: bool
+    duration_s: float
+    sample_rate_hz: int
+    annotations: list[tuple[AnnotationRecord, dict[str, list[str]], list[SegmentRecord]]]
+
+
+@dataclass
+class _ExistingAnnotation:
+    pk: int
+    state: str
+    clip_labels: dict[str, list[str]]
+    lead_time_s: float
+    submitted_at: dt.datetime | None
+    is_reference: bool
+    review_state: str
+    segments: list[tuple[Any, ...]] = field(default_factory=list)
+    reviews: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+class _Importer:
+    def __init__(
+        self,
+        *,
+        project: Project,
+        user: User | None,
+        options: ImportOptions,
+        report: ImportReport,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        self.project = project
+        self.user = user
+        self.options = options
+        self.report = report
+        self.on_progress = on_progress
+        self.schema = LabelSchema.parse(project.label_schema)
+        self.users: dict[str, int] = {}
+        self.versions: dict[int, int] = {}  # number in the file -> ModelVersion id
+        self.named_versions: dict[str, int] = {}  # external model name -> ModelVersion id
+        self.connection: StorageConnection | None = None
+        self.connections: dict[str, StorageConnection | None] = {}
+        if options.connection_id is not None:
+            self.connection = StorageConnection.objects.filter(
+                pk=options.connection_id, project=project
+            ).first()
+            if self.connection is None:
+                raise ValidationFailed(
+                    "no such storage connection in this project",
+                    fields={"options.connection_id": ["not a connection of this project"]},
+                )
+
+    # records in, batches out
+
+    def run(self, records: Iterable[Record]) -> None:
+        batch: list[ItemRecord] = []
+        errors: list[RowError] = []
+        rows: set[int] = set()
+        for record in records:
+            if isinstance(record, Unmapped):
+                self.report.add_unmapped(record)
+                continue
+            if isinstance(record, ProjectRecord | ModelVersionRecord):
+                self._flush(batch, errors, rows)
+                batch, errors, rows = [], [], set()
+                self._header(record) if isinstance(record, ProjectRecord) else self._model(record)
+                continue
+            rows.add(record.row)
+            if isinstance(record, RowError):
+                errors.append(record)
+            else:
+                batch.append(record)
+            if len(rows) >= self.options.batch_size:
+                self._flush(batch, errors, rows)
+                batch, errors, rows = [], [], set()
+        self._flush(batch, errors, rows)
+
+    def _flush(self, batch: list[ItemRecord], errors: list[RowError], rows: set[int]) -> None:
+        if not rows:
+            return
+        self.report.rows += len(rows)
+        resolved = self._resolve(batch, errors) if batch else []
+        if errors:
+            for error in sorted(errors, key=lambda e: e.row):
+                self.report.add_error(error)
+            self.report.rejected += len(rows)
+        else:
+            with transaction.atomic():
+                self._write(resolved)
+        if self.on_progress is not None:
+            self.on_progress(self.report.rows)
+
+    # the native header and model versions
+
+    def _header(self, record: ProjectRecord) -> None:
+        raw = record.settings.get("label_schema")
+        if raw is None:
+            return
+        try:
+            schema = LabelSchema.parse(raw)
+        except ValidationFailed as exc:
+            for path, messages in exc.fields.items():
+                self.report.add_error(RowError(record.row, f"project.{path}", messages[0]))
+            return
+        if self.schema.clip_groups or self.schema.segment_labels:
+            if schema.to_json() != self.schema.to_json():
+                self.report.add_unmapped(
+                    Unmapped(
+                        record.row,
+                        "project.label_schema: the file's schema differs from the project's; "
+                        "labels are checked against the project's",
+                    )
+                )
+            return
+        # A project without labels yet (a new one) takes the file's schema and settings.
+        project = self.project
+        for key, value in record.settings.items():
+            if key == "label_schema":
+                value = schema.to_json()
+            setattr(project, key, value)
+        try:
+            project.full_clean(exclude=["name", "created_by"])
+        except DjangoValidationError as exc:
+            self.report.add_error(RowError(record.row, "project", f"bad project settings: {exc}"))
+            project.refresh_from_db()
+            return
+        project.save(update_fields=[*record.settings.keys(), "updated_at"])
+        self.schema = schema
+
+    def _model(self, record: ModelVersionRecord) -> None:
+        existing = ModelVersion.objects.filter(project=self.project, version=record.version).first()
+        if existing is not None and existing.kind == record.kind:
+            self.versions[record.version] = existing.pk
+            return
+        number = record.version
+        if existing is not None:
+            top = ModelVersion.objects.filter(project=self.project).aggregate(n=Max("version"))
+            number = (top["n"] or 0) + 1
+        mv = ModelVersion.objects.create(
+            project=self.project,
+            version=number,
+            kind=record.kind,
+            is_external=record.is_external,
+            checkpoint_key=record.checkpoint_key,
+            trained_on=record.trained_on,
+            metrics=record.metrics,
+            training_time_s=record.training_time_s,
+            device=record.device,
+        )
+        self.versions[record.version] = mv.pk
+
+    def _named_model(self, name: str) -> int:
+        """The external model version called ``name``, created on first use."""
+        if name in self.named_versions:
+            return self.named_versions[name]
+        mv = ModelVersion.objects.filter(project=self.project, kind=name, is_external=True).first()
+        if mv is None:
+            top = ModelVersion.objects.filter(project=self.project).aggregate(n=Max("version"))
+            mv = ModelVersion.objects.create(
+                project=self.project,
+                version=(top["n"] or 0) + 1,
+                kind=name[:50],
+                is_external=True,
+            )
+        self.named_versions[name] = mv.pk
+        return mv.pk
+
+    # checking a batch
+
+    def _resolve(self, batch: list[ItemRecord], errors: list[RowError]) -> list[_Resolved]:
+        found = self._find_items(batch)
+        out: list[_Resolved] = []
+        seen_keys: dict[str, int] = {}
+        for record in batch:
+            row_errors: list[RowError] = []
+            match = found.get(id(record))
+            key = record.external_id or record.sha256 or ""
+            if not record.match_only and key in seen_keys:
+                row_errors.append(
+                    RowError(record.row, "external_id", f"repeats row {seen_keys[key]}'s item")
+                )
+            seen_keys.setdefault(key, record.row)
+            if match is None:
+                row_errors += self._check_new(record)
+                duration_s, rate_hz = record.duration_s, record.sample_rate_hz
+            else:
+                duration_s, rate_hz = match[1], match[2]
+            checked = self._check_annotations(record, duration_s, rate_hz, row_errors)
+            row_errors += self._check_predictions(record, duration_s)
+            errors += row_errors
+            out.append(
+                _Resolved(
+                    record=record,
+                    item_id=None if match is None else match[0],
+                    existed=match is not None,
+                    duration_s=duration_s,
+                    sample_rate_hz=rate_hz,
+                    annotations=checked,
+                )
+            )
+        return out
+
+    def _find_items(self, batch: list[ItemRecord]) -> dict[int, tuple[int, float, int]]:
+        """Record (by id()) -> (item id, duration_s, sample_rate_hz) of the item it matches."""
+        items = AudioItem.objects.filter(project=self.project)
+        columns = ("id", "duration_s", "sample_rate_hz")
+        ext_ids = {r.external_id for r in batch if r.external_id}
+        shas = {r.sha256 for r in batch if r.sha256}
+        by_ext = {
+            e: (pk, d, r)
+            for e, pk, d, r in items.filter(external_id__in=ext_ids).values_list(
+                "external_id", *columns
+            )
+        }
+        by_sha = {
+            s: (pk, d, r)
+            for s, pk, d, r in items.filter(sha256__in=shas).values_list("sha256", *columns)
+        }
+        names = {r.original_name for r in batch if r.match_only and r.original_name}
+        names |= {r.external_id for r in batch if r.match_only and r.external_id}
+        by_name: dict[str, tuple[int, float, int]] = {}
+        if names:
+            stems = Q()
+            for name in names:
+                stems |= Q(original_name__startswith=f"{name}.") | Q(original_name=name)
+                stems |= Q(storage_key=name)
+            for pk, original_name, storage_key, d, r in (
+                items.filter(stems).order_by("id").values_list(
+                    "id", "original_name", "storage_key", "duration_s", "sample_rate_hz"
+                )
+            ):  # fmt: skip
+                for alias in (original_name, posixpath.splitext(original_name)[0], storage_key):
+                    by_name.setdefault(alias, (pk, d, r))
+        out: dict[int, tuple[int, float, int]] = {}
+        for record in batch:
+            hit = (record.external_id and by_ext.get(record.external_id)) or (
+                record.sha256 and by_sha.get(record.sha256)
+            )
+            if not hit and record.match_only:
+                hit = by_name.get(record.external_id or "") or by_name.get(record.original_name)
+            if hit:
+                out[id(record)] = hit
+        return out
+
+    def _check_new(self, record: ItemRecord) -> list[RowError]:
+        row = record.row
+        if record.match_only:
+            name = record.external_id or record.sha256 or record.original_name
+            return [RowError(row, "external_id", f"no item of this project matches {name!r}")]
+        if not record.storage_key:
+            return [RowError(row, "storage_key", "a new item needs a path to its audio")]
+        connection = self._connection_for(record)
+        if record.connection is not None and connection is None:
+            return [
+                RowError(row, "connection", f"no storage connection named {record.connection!r}")
+            ]
+        if record.sha256 is None:
+            try:
+                clean_relative_path(record.storage_key)
+            except ConnectionFailed as exc:
+                return [RowError(row, "path", str(exc))]
+        if self.options.check_files and not self._exists(connection, record.storage_key):
+            return [RowError(row, "path", f"file not found: {record.storage_key}")]
+        return []
+
+    def _connection_for(self, record: ItemRecord) -> StorageConnection | None:
+        if record.connection is None:
+            return self.connection
+        if record.connection not in self.connections:
+            self.connections[record.connection] = StorageConnection.objects.filter(
+                project=self.project, name=record.connection
+            ).first()
+        return self.connections[record.connection]
+
+    def _exists(self, connection: StorageConnection | None, key: str) -> bool:
+        if connection is None:
+            try:
+                return bool(default_storage.exists(key))
+            except (OSError, ValueError, SuspiciousOperation):
+                return False
+        if connection.kind == StorageConnection.Kind.FOLDER:
+            try:
+                connection_source(connection).size(key)
+            except (ConnectionFailed, OSError):
+                return False
+        return True  # S3: the worker reads it and marks the item failed if it is missing
+
+    def _check_annotations(
+        self, record: ItemRecord, duration_s: float, rate_hz: int, errors: list[RowError]
+    ) -> list[tuple[AnnotationRecord, dict[str, list[str]], list[SegmentRecord]]]:
+        out = []
+        people: set[str | None] = set()
+        references = 0
+        for i, ann in enumerate(record.annotations):
+            path = f"annotations.{i}"
+            who = self._annotator_name(ann)
+            if who is None:
+                errors.append(
+                    RowError(record.row, f"{path}.annotator", "no importing user to own it")
+                )
+                continue
+            if ann.is_reference:
+                references += 1
+                if references > 1:
+                    errors.append(
+                        RowError(record.row, path, "an item has one reference annotation")
+                    )
+            elif who in people:
+                errors.append(
+                    RowError(record.row, f"{path}.annotator", f"a second annotation by {who!r}")
+                )
+            else:
+                people.add(who)
+            if ann.submitted_at is not None and parse_datetime(ann.submitted_at) is None:
+                errors.append(RowError(record.row, f"{path}.submitted_at", "not an ISO 8601 time"))
+            clip: dict[str, list[str]] = {}
+            segs: list[SegmentRecord] = []
+            try:
+                clip = validate_clip_labels(self.schema, ann.clip_labels)
+            except ValidationFailed as exc:
+                errors += _field_errors(record.row, path, exc)
+            try:
+                checked = validate_segments(
+                    self.schema,
+                    [s.to_json() for s in ann.segments],
+                    duration_s=duration_s or _UNKNOWN_DURATION_S,
+                    sample_rate_hz=rate_hz or _UNKNOWN_RATE_HZ,
+                )
+                segs = [
+                    SegmentRecord(s.start_s, s.end_s, s.label, s.low_hz, s.high_hz, s.text)
+                    for s in checked
+                ]
+            except ValidationFailed as exc:
+                errors += _field_errors(record.row, path, exc)
+            for j, review in enumerate(ann.reviews):
+                if not review.reviewer:
+                    errors.append(
+                        RowError(record.row, f"{path}.reviews.{j}.reviewer", "is required")
+                    )
+            out.append((ann, clip, segs))
+        return out
+
+    def _check_predictions(self, record: ItemRecord, duration_s: float) -> list[RowError]:
+        errors: list[RowError] = []
+        for i, pred in enumerate(record.predictions):
+            path = f"predictions.{i}"
+            if pred.model_version is not None and pred.model_version not in self.versions:
+                errors.append(
+                    RowError(record.row, f"{path}.model_version",
+                             f"model version {pred.model_version} is not in the file")
+                )  # fmt: skip
+            for group, scores in pred.clip_scores.items():
+                known = self.schema.group(group)
+                if known is None:
+                    errors.append(
+                        RowError(record.row, f"{path}.clip_scores.{group}", "unknown label group")
+                    )
+                    continue
+                for label in scores:
+                    if label not in known.labels:
+                        errors.append(
+                            RowError(
+                                record.row, f"{path}.clip_scores.{group}.{label}", "unknown label"
+                            )
+                        )
+            names = self.schema.segment_label_names
+            limit = duration_s or _UNKNOWN_DURATION_S
+            for j, seg in enumerate(pred.segments):
+                spath = f"{path}.segments.{j}"
+                if seg["label"] not in names:
+                    errors.append(
+                        RowError(
+                            record.row, f"{spath}.label", f"unknown segment label {seg['label']!r}"
+                        )
+                    )
+                if not 0 <= seg["start_s"] < seg["end_s"]:
+                    errors.append(
+                        RowError(
+                            record.row,
+                            f"{spath}.end_s",
+                            "must be greater than start_s (and start_s not negative)",
+                        )
+                    )
+                elif seg["end_s"] > limit + 1e-3:
+                    errors.append(
+                        RowError(
+                            record.row,
+                            f"{spath}.end_s",
+                            f"is beyond the end of the recording ({limit:.3f} s)",
+                        )
+                    )
+        return errors
+
+    def _annotator_name(self, ann: AnnotationRecord) -> str | None:
+        if self.options.annotator == "me" or ann.annotator is None:
+            return None if self.user is None else self.user.get_username()
+        return ann.annotator
+
+    # writing a checked batch
+
+    def _write(self, resolved: list[_Resolved]) -> None:
+        new_ids = self._create_items([r for r in resolved if r.item_id is None])
+        for r in resolved:
+            if r.item_id is None:
+                r.item_id = new_ids[id(r.record)]
+        created = {id(r.record) for r in resolved if id(r.record) in new_ids}
+        self._people(resolved)
+        changed = self._annotations(resolved)
+        changed |= self._predictions(resolved)
+        touched = [cast(int, r.item_id) for r in resolved if r.record.annotations]
+        if touched:
+            _recount(touched)
+        for r in resolved:
+            if id(r.record) in created:
+                self.report.created += 1
+            elif r.item_id in changed:
+                self.report.updated += 1
+            else:
+                self.report.unchanged += 1
+
+    def _create_items(self, new: list[_Resolved]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        refs: dict[StorageConnection | None, list[ItemRecord]] = defaultdict(list)
+        full: list[ItemRecord] = []
+        for r in new:
+            (full if r.record.sha256 else refs[self._connection_for(r.record)]).append(r.record)
+        for connection, records in refs.items():
+            result = items_register(
+                project=self.project,
+                connection=connection,
+                refs=[
+                    RegisteredRef(
+                        path=rec.storage_key,
+                        external_id=rec.external_id,
+                        original_name=rec.original_name,
+                        metadata=rec.metadata,
+                    )
+                    for rec in records
+                ],
+                user=self.user,
+            )
+            for rec in records:
+                out[id(rec)] = result.item_ids[
+                    rec.external_id or clean_relative_path(rec.storage_key)
+                ]
+        if full:
+            rows = [
+                AudioItem(
+                    project=self.project,
+                    storage_key=rec.storage_key,
+                    connection=self._connection_for(rec),
+                    original_name=rec.original_name[:500] or posixpath.basename(rec.storage_key),
+                    external_id=rec.external_id,
+                    sha256=rec.sha256,
+                    size_bytes=rec.size_bytes,
+                    format=rec.format,
+                    content_type=rec.content_type,
+                    duration_s=rec.duration_s,
+                    sample_rate_hz=rec.sample_rate_hz,
+                    channels=rec.channels,
+                    metadata=rec.metadata,
+                    state=AudioItem.State.PENDING,
+                    uploaded_by=self.user,
+                )
+                for rec in full
+            ]
+            AudioItem.objects.bulk_create(rows, ignore_conflicts=True)
+            shas = [rec.sha256 for rec in full]
+            ids = dict(
+                AudioItem.objects.filter(project=self.project, sha256__in=shas).values_list(
+                    "sha256", "id"
+                )
+            )
+            for rec in full:
+                out[id(rec)] = ids[rec.sha256]
+            created = sorted(ids.values())
+            for start in range(0, len(created), PROCESS_BATCH_SIZE):
+                chunk = created[start : start + PROCESS_BATCH_SIZE]
+                enqueue_on_commit(TASK_ITEMS_PROCESS_BATCH, ",".join(str(i) for i in chunk))
+        return out
+
+    def _people(self, resolved: list[_Resolved]) -> None:
+        """Users for every username in the batch: existing accounts, else new inactive ones;
+        each becomes a member (annotator, or reviewer for reviewers) if they are not one."""
+        roles: dict[str, str] = {}
+        for r in resolved:
+            for ann, _, _ in r.annotations:
+                name = self._annotator_name(ann)
+                if name is not None:
+                    roles.setdefault(name, Role.ANNOTATOR)
+                for review in ann.reviews:
+                    if roles.get(review.reviewer) != Role.ANNOTATOR:
+                        roles[review.reviewer] = Role.REVIEWER
+        wanted = [n for n in roles if n not in self.users]
+        if not wanted:
+            return
+        found = dict(User.objects.filter(username__in=wanted).values_list("username", "id"))
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            unusable = make_password(None)
+            User.objects.bulk_create(
+                [User(username=n[:150], is_active=False, password=unusable) for n in missing],
+                ignore_conflicts=True,
+            )
+            found = dict(User.objects.filter(username__in=wanted).values_list("username", "id"))
+        self.users.update(found)
+        members = set(
+            Membership.objects.filter(project=self.project, user_id__in=found.values()).values_list(
+                "user_id", flat=True
+            )
+        )
+        Membership.objects.bulk_create(
+            [
+                Membership(project=self.project, user_id=uid, role=roles[name])
+                for name, uid in found.items()
+                if uid not in members
+            ],
+            ignore_conflicts=True,
+        )
+
+    def _existing_annotations(
+        self, item_ids: list[int]
+    ) -> dict[tuple[int, int, bool], _ExistingAnnotation]:
+        out: dict[tuple[int, int, bool], _ExistingAnnotation] = {}
+        if not item_ids:
+            return out
+        by_pk: dict[int, _ExistingAnnotation] = {}
+        for pk, item_id, annotator_id, state, clip, lead, submitted_at, is_ref, review_state in (
+            Annotation.objects.filter(item_id__in=item_ids).values_list(
+                "id", "item_id", "annotator_id", "state", "clip_labels", "lead_time_s",
+                "submitted_at", "is_reference", "review_state",
+            )
+        ):  # fmt: skip
+            existing = _ExistingAnnotation(
+                pk, state, clip, lead, submitted_at, is_ref, review_state
+            )
+            # one reference per item, whoever wrote it
+            out[(item_id, 0 if is_ref else annotator_id, is_ref)] = existing
+            by_pk[pk] = existing
+        for annotation_id, *values in (
+            Segment.objects.filter(annotation_id__in=by_pk)
+            .order_by("annotation_id", "start_s", "id")
+            .values_list("annotation_id", "start_s", "end_s", "label", "low_hz", "high_hz", "text")
+        ):
+            by_pk[annotation_id].segments.append(tuple(values))
+        for annotation_id, reviewer, verdict, comment in Review.objects.filter(
+            annotation_id__in=by_pk
+        ).values_list("annotation_id", "reviewer__username", "verdict", "comment"):
+            by_pk[annotation_id].reviews.add((reviewer, verdict, comment))
+        return out
+
+    def _annotations(self, resolved: list[_Resolved]) -> set[int]:
+        existing = self._existing_annotations(
+            [cast(int, r.item_id) for r in resolved if r.annotations and r.existed]
+        )
+        changed: set[int] = set()
+        new_rows: list[Annotation] = []
+        new_content: list[tuple[Annotation, list[SegmentRecord], AnnotationRecord, bool]] = []
+        replace_segments: list[int] = []
+        updates: list[Annotation] = []
+        reviews: list[Review] = []
+        for r in resolved:
+            item_id = cast(int, r.item_id)
+            for ann, clip, segs in r.annotations:
+                name = cast(str, self._annotator_name(ann))
+                uid = self.users[name]
+                key = (item_id, 0 if ann.is_reference else uid, ann.is_reference)
+                old = existing.get(key)
+                submitted_at = _when(ann)
+                if old is None:
+                    row = Annotation(
+                        item_id=item_id,
+                        annotator_id=uid,
+                        state=ann.state,
+                        clip_labels=clip,
+                        lead_time_s=ann.lead_time_s,
+                        submitted_at=submitted_at,
+                        is_reference=ann.is_reference,
+                        review_state=ann.review_state,
+                    )
+                    new_rows.append(row)
+                    new_content.append((row, segs, ann, True))
+                    changed.add(item_id)
+                    continue
+                if r.record.match_only and not ann.clip_labels:
+                    clip = old.clip_labels  # a table of segments keeps the clip labels
+                seg_rows = [
+                    (s.start_s, s.end_s, s.label, s.low_hz, s.high_hz, s.text) for s in segs
+                ]
+                same = (
+                    old.state == ann.state
+                    and old.clip_labels == clip
+                    and old.segments == seg_rows
+                    and old.review_state == ann.review_state
+                    and (r.record.match_only or old.lead_time_s == ann.lead_time_s)
+                )
+                if not same:
+                    updates.append(
+                        Annotation(
+                            pk=old.pk,
+                            state=ann.state,
+                            clip_labels=clip,
+                            lead_time_s=ann.lead_time_s
+                            if not r.record.match_only
+                            else old.lead_time_s,
+                            submitted_at=submitted_at or old.submitted_at,
+                            review_state=ann.review_state,
+                        )
+                    )
+                    replace_segments.append(old.pk)
+                    new_content.append((Annotation(pk=old.pk), segs, ann, False))
+                    changed.add(item_id)
+                for review in ann.reviews:
+                    if (review.reviewer, review.verdict, review.comment) not in old.reviews:
+                        reviews.append(self._review(old.pk, review))
+                        changed.add(item_id)
+        if new_rows:
+            Annotation.objects.bulk_create(new_rows, batch_size=2000)
+        if updates:
+            now = timezone.now()
+            for row in updates:
+                row.updated_at = now
+            Annotation.objects.bulk_update(
+                updates,
+                [
+                    "state",
+                    "clip_labels",
+                    "lead_time_s",
+                    "submitted_at",
+                    "review_state",
+                    "updated_at",
+                ],
+                batch_size=500,
+            )
+            Annotation.objects.filter(pk__in=[u.pk for u in updates]).update(
+                version=F("version") + 1
+            )
+            Segment.objects.filter(annotation_id__in=replace_segments).delete()
+        segments = []
+        for row, segs, ann, is_new in new_content:
+            segments += [
+                Segment(
+                    annotation_id=row.pk,
+                    start_s=s.start_s,
+                    end_s=s.end_s,
+                    label=s.label,
+                    low_hz=s.low_hz,
+                    high_hz=s.high_hz,
+                    text=s.text,
+                )
+                for s in segs
+            ]
+            if is_new:
+                reviews += [self._review(row.pk, review) for review in ann.reviews]
+        if segments:
+            Segment.objects.bulk_create(segments, batch_size=5000)
+        if reviews:
+            Review.objects.bulk_create(reviews, batch_size=2000)
+        return changed
+
+    def _review(self, annotation_id: int, review: Any) -> Review:
+        return Review(
+            annotation_id=annotation_id,
+            reviewer_id=self.users[review.reviewer],
+            verdict=review.verdict,
+            comment=review.comment,
+        )
+
+    def _predictions(self, resolved: list[_Resolved]) -> set[int]:
+        rows: dict[tuple[int, int], Prediction] = {}
+        for r in resolved:
+            for pred in r.record.predictions:
+                mv_id = self._prediction_model(pred)
+                rows[(cast(int, r.item_id), mv_id)] = Prediction(
+                    item_id=r.item_id,
+                    model_version_id=mv_id,
+                    clip_scores=pred.clip_scores,
+                    segments=list(pred.segments),
+                    uncertainty=pred.uncertainty,
+                )
+        if not rows:
+            return set()
+        item_ids = {k[0] for k in rows}
+        mv_ids = {k[1] for k in rows}
+        old = {
+            (item_id, mv_id): (scores, segs, unc)
+            for item_id, mv_id, scores, segs, unc in Prediction.objects.filter(
+                item_id__in=item_ids, model_version_id__in=mv_ids
+            ).values_list("item_id", "model_version_id", "clip_scores", "segments", "uncertainty")
+        }
+        write = [
+            p
+            for key, p in rows.items()
+            if old.get(key) != (p.clip_scores, p.segments, p.uncertainty)
+        ]
+        if write:
+            Prediction.objects.bulk_create(
+                write,
+                update_conflicts=True,
+                unique_fields=["item", "model_version"],
+                update_fields=["clip_scores", "segments", "uncertainty", "updated_at"],
+                batch_size=2000,
+            )
+        return {p.item_id for p in write}
+
+    def _prediction_model(self, pred: PredictionRecord) -> int:
+        if pred.model_version is not None:
+            return self.versions[pred.model_version]
+        return self._named_model(pred.model_name or self.options.model_name)
+
+
+def _when(ann: AnnotationRecord) -> dt.datetime | None:
+    if ann.submitted_at is None:
+        return None
+    value = parse_datetime(ann.submitted_at)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, dt.UTC)
+    return value
+
+
+def _field_errors(row: int, prefix: str, exc: ValidationFailed) -> list[RowError]:
+    return [RowError(row, f"{prefix}.{path}", messages[0]) for path, messages in exc.fields.items()]
+
+
+def _recount(item_ids: Sequence[int]) -> None:
+    """Set the queue's counters of these items from their annotations (one query)."""
+    mine = Annotation.objects.filter(item_id=OuterRef("pk"), is_reference=False)
+
+    def count(states: tuple[str, ...]) -> Coalesce:
+        sub = (
+            mine.filter(state__in=states)
+            .order_by()
+            .values("item_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
+
+    AudioItem.objects.filter(pk__in=item_ids).update(
+        active_annotations=count((Annotation.State.DRAFT, Annotation.State.SUBMITTED)),
+        submitted_annotations=count((Annotation.State.SUBMITTED,)),
+    )
+
+
+def records_import(
+    *,
+    project: Project,
+    records: Iterable[Record],
+    user: User | None,
+    options: ImportOptions | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import records in batches; see the module docstring. Must run outside a transaction
+    so that each accepted batch is committed on its own."""
+    report = ImportReport()
+    importer = _Importer(
+        project=project,
+        user=user,
+        options=options or ImportOptions(),
+        report=report,
+        on_progress=on_progress,
+    )
+    importer.run(records)
+    return report
+
+
+# --- import jobs -----------------------------------------------------------------------------
+
+_TABLE_SUFFIX = re.compile(r"(\.Table\.\d+\.selections)?\.txt$", re.IGNORECASE)
+_LINE_FORMATS = (ImportJob.Format.NATIVE, ImportJob.Format.MANIFEST, ImportJob.Format.PREDICTIONS)
+
+
+def _safe_name(name: str) -> str:
+    base = posixpath.basename(name.replace("\\", "/")) or "upload"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", base)[-100:]
+
+
+def table_target(name: str) -> str:
+    """The recording a Raven/Audacity file describes, from its name:
+    ``XC1234.Table.1.selections.txt`` and ``XC1234.txt`` both mean ``XC1234``."""
+    return _TABLE_SUFFIX.sub("", posixpath.basename(name.replace("\\", "/")))
+
+
+def import_job_create(
+    *,
+    project: Project,
+    user: User | None,
+    fmt: str,
+    options: dict[str, Any],
+    upload: IO[bytes],
+    name: str,
+) -> ImportJob:
+    """Keep the uploaded file in storage and queue its import in the worker."""
+    if fmt not in ImportJob.Format.values:
+        raise ValidationFailed(
+            f"unknown import format {fmt!r}",
+            fields={"format": [f"must be one of {list(ImportJob.Format.values)}"]},
+        )
+    parsed = ImportOptions.from_json(options)
+    if (
+        parsed.connection_id is not None
+        and not StorageConnection.objects.filter(pk=parsed.connection_id, project=project).exists()
+    ):
+        raise ValidationFailed(
+            "no such storage connection in this project",
+            fields={"options.connection_id": ["not a connection of this project"]},
+        )
+    if parsed.annotator == "me" and user is None:
+        raise ValidationFailed(
+            "annotator 'me' needs a user", fields={"options.annotator": ["needs a user"]}
+        )
+    key = f"dataio/imports/{project.pk}/{uuid.uuid4().hex}/{_safe_name(name)}"
+    stored = default_storage.save(key, File(upload, name=key))
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                project=project,
+                format=fmt,
+                options=options,
+                source_key=stored,
+                source_name=name[:500],
+                created_by=user,
+                progress={"done": 0, "total": None},
+            )
+            enqueue_on_commit(TASK_IMPORT_RUN, job.pk)
+    except BaseException:
+        default_storage.delete(stored)
+        raise
+    return job
+
+
+def _count_lines(key: str) -> int:
+    lines = 0
+    last = b"\n"
+    with default_storage.open(key, "rb") as fh:
+        while chunk := fh.read(_COPY_CHUNK):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")
+
+
+def _guarded(records: Iterable[Record]) -> Iterator[Record]:
+    """Stop at bytes that are no UTF-8 text, reporting where, instead of failing the job."""
+    last_row = 0
+    try:
+        for record in records:
+            last_row = max(last_row, getattr(record, "row", 0))
+            yield record
+    except UnicodeDecodeError as exc:
+        yield RowError(last_row + 1, "", f"the file is not UTF-8 text ({exc.reason})")
+    except csv.Error as exc:
+        yield RowError(last_row + 1, "", f"malformed CSV: {exc}")
+
+
+@contextlib.contextmanager
+def _text(fh: IO[bytes]) -> Iterator[TextIO]:
+    text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+    try:
+        yield text
+    finally:
+        text.detach()
+
+
+def _table_records(
+    fmt: str, fh: IO[bytes], *, target: str, options: ImportOptions, annotator: str | None
+) -> Iterator[Record]:
+    with _text(fh) as text:
+        if fmt == ImportJob.Format.RAVEN:
+            yield from tables.read_raven(
+                text, target=target, label_column=options.label_column or None, annotator=annotator
+            )
+        else:
+            yield from tables.read_audacity(text, target=target, annotator=annotator)
+
+
+def read_records(
+    *, fmt: str, fh: IO[bytes], name: str, project: Project, options: ImportOptions
+) -> Iterator[Record]:
+    """The records of an uploaded file in format ``fmt`` (a zip of tables for Raven and
+    Audacity: one table per entry, each entry named after its recording)."""
+    if fmt in (ImportJob.Format.RAVEN, ImportJob.Format.AUDACITY):
+        head = fh.read(4)
+        fh.seek(0)
+        if head.startswith(b"PK\x03\x04"):
+            yield from _zip_tables(fmt, fh, options)
+            return
+        target = options.target or table_target(name)
+        yield from _guarded(_table_records(fmt, fh, target=target, options=options, annotator=None))
+        return
+    with _text(fh) as text:
+        if fmt == ImportJob.Format.NATIVE:
+            yield from _guarded(native.read(text))
+        elif fmt == ImportJob.Format.MANIFEST:
+            yield from _guarded(manifest.read(text))
+        elif fmt == ImportJob.Format.PREDICTIONS:
+            yield from _guarded(predictions.read(text))
+        elif fmt == ImportJob.Format.LABEL_STUDIO:
+            schema = LabelSchema.parse(project.label_schema)
+            groups = {g.name: g.labels for g in schema.clip_groups}
+            yield from _guarded(label_studio.read(text, clip_groups=groups))
+        else:
+            raise ValidationFailed(f"unknown import format {fmt!r}", fields={"format": ["unknown"]})
+
+
+_ZIP_MAX_ENTRIES = 10_000
+_ZIP_MAX_ENTRY_BYTES = 64 * 1024 * 1024
+
+
+def _zip_tables(fmt: str, fh: IO[bytes], options: ImportOptions) -> Iterator[Record]:
+    try:
+        archive = zipfile.ZipFile(fh)
+    except zipfile.BadZipFile as exc:
+        yield RowError(1, "", f"not a valid zip archive: {exc}")
+        return
+    with archive:
+        entries = [
+            i for i in archive.infolist() if not i.is_dir() and i.filename.lower().endswith(".txt")
+        ]
+        if len(entries) > _ZIP_MAX_ENTRIES:
+            yield RowError(
+                1, "", f"the archive has {len(entries)} tables; the limit is {_ZIP_MAX_ENTRIES}"
+            )
+            return
+        for info in entries:
+            if info.file_size > _ZIP_MAX_ENTRY_BYTES:
+                yield RowError(1, info.filename, "the table is too large")
+                continue
+            with archive.open(info) as entry:
+                for record in _guarded(
+                    _table_records(
+                        fmt, cast(IO[bytes], entry), target=table_target(info.filename),
+                        options=options, annotator=None,
+                    )
+                ):  # fmt: skip
+                    # rows count per table; tell tables apart in the report by the file
+                    if isinstance(record, RowError):
+                        yield RowError(
+                            record.row, f"{info.filename}:{record.field}".rstrip(":"), record.reason
+                        )
+                    else:
+                        yield record
+
+
+def _job_update(model: type[ImportJob] | type[ExportJob], pk: int, **values: Any) -> None:
+    model.objects.filter(pk=pk).update(updated_at=timezone.now(), **values)
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """Run a queued import (in the worker). Safe to run twice: the import is idempotent and
+    a finished job is left alone."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
+            return job
+        job.state = JobState.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["state", "started_at", "updated_at"])
+    project = job.project
+    total = _count_lines(job.source_key) if job.format in _LINE_FORMATS else None
+    if total is not None and job.format == ImportJob.Format.MANIFEST:
+        total -= 1  # a CSV header; for JSON Lines the count is one short, which is harmless
+
+    def progress(done: int) -> None:
+        _job_update(ImportJob, job_id, progress={"done": done, "total": total})
+
+    try:
+        options = ImportOptions.from_json(job.options)
+        with default_storage.open(job.source_key, "rb") as fh:
+            records = read_records(
+                fmt=job.format, fh=cast(IO[bytes], fh), name=job.source_name,
+                project=project, options=options,
+            )  # fmt: skip
+            report = records_import(
+                project=project, records=records, user=job.created_by, options=options,
+                on_progress=progress,
+            )  # fmt: skip
+    except (ApplicationError, OSError, TypeError) as exc:
+        message = exc.message if isinstance(exc, ApplicationError) else str(exc)
+        _job_update(
+            ImportJob,
+            job_id,
+            state=JobState.FAILED,
+            error=message[:2000],
+            finished_at=timezone.now(),
+        )
+        logger.warning("import %s failed: %s", job_id, message)
+        return ImportJob.objects.get(pk=job_id)
+    failed = report.rejected > 0
+    _job_update(
+        ImportJob,
+        job_id,
+        state=JobState.FAILED if failed else JobState.SUCCEEDED,
+        report=report.to_json(),
+        progress={"done": report.rows, "total": report.rows},
+        error=f"{report.rejected} of {report.rows} rows rejected; see report.errors"
+        if failed
+        else "",
+        finished_at=timezone.now(),
+    )
+    return ImportJob.objects.get(pk=job_id)
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+EXPORT_FILES: dict[str, tuple[str, str]] = {
+    ExportJob.Format.NATIVE: ("application/x-ndjson", "jsonl"),
+    ExportJob.Format.LABEL_STUDIO: ("application/json", "json"),
+    ExportJob.Format.CSV: ("text/csv", "csv"),
+    ExportJob.Format.RAVEN: ("application/zip", "zip"),
+    ExportJob.Format.AUDACITY: ("application/zip", "zip"),
+    ExportJob.Format.AUDIOFOLDER: ("application/zip", "zip"),
+}
+_FILTER_KEYS = {
+    "item_state",
+    "annotation_state",
+    "label",
+    "annotator",
+    "updated_after",
+    "updated_before",
+}
+
+
+def _as_tuple(value: Any, path: str) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return tuple(value)
+    raise ValidationFailed(
+        f"{path}: must be a string or a list of strings",
+        fields={path: ["must be a string or a list of strings"]},
+    )
+
+
+def _as_time(value: Any, path: str) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None and isinstance(value, str):
+        day = parse_date(value)
+        parsed = None if day is None else dt.datetime.combine(day, dt.time())
+    if parsed is None:
+        raise ValidationFailed(
+            f"{path}: not an ISO 8601 date or time", fields={path: ["not an ISO 8601 date or time"]}
+        )
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
+
+
+def export_filters(raw: dict[str, Any], *, fmt: str) -> selectors.ExportFilters:
+    """Validate the ``filters`` of an export request. Formats other than native keep only
+    submitted annotations unless ``annotation_state`` says otherwise."""
+    unknown = set(raw) - _FILTER_KEYS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ValidationFailed(
+            f"unknown filter {name!r}",
+            fields={f"filters.{name}": [f"expected one of {sorted(_FILTER_KEYS)}"]},
+        )
+    item_states = _as_tuple(raw.get("item_state"), "filters.item_state")
+    bad = [s for s in item_states if s not in AudioItem.State.values]
+    if bad:
+        raise ValidationFailed(
+            "bad item state",
+            fields={"filters.item_state": [f"must be in {AudioItem.State.values}"]},
+        )
+    states = _as_tuple(raw.get("annotation_state"), "filters.annotation_state")
+    bad = [s for s in states if s not in Annotation.State.values]
+    if bad:
+        raise ValidationFailed(
+            "bad annotation state",
+            fields={"filters.annotation_state": [f"must be in {Annotation.State.values}"]},
+        )
+    if not states and fmt != ExportJob.Format.NATIVE:
+        states = (Annotation.State.SUBMITTED,)
+    return selectors.ExportFilters(
+        item_states=item_states,
+        annotation_states=states,
+        labels=_as_tuple(raw.get("label"), "filters.label"),
+        annotators=_as_tuple(raw.get("annotator"), "filters.annotator"),
+        updated_after=_as_time(raw.get("updated_after"), "filters.updated_after"),
+        updated_before=_as_time(raw.get("updated_before"), "filters.updated_before"),
+    )
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    fmt: str
+    source: str = ExportJob.Source.ALL
+    model_version: ModelVersion | None = None
+    filters: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def export_check(*, project: Project, spec: ExportSpec) -> selectors.ExportFilters:
+    if spec.fmt not in ExportJob.Format.values:
+        raise ValidationFailed(
+            f"unknown export format {spec.fmt!r}",
+            fields={"format": [f"must be one of {list(ExportJob.Format.values)}"]},
+        )
+    if spec.source not in ExportJob.Source.values:
+        raise ValidationFailed(
+            f"unknown source {spec.source!r}",
+            fields={"source": [f"must be one of {list(ExportJob.Source.values)}"]},
+        )
+    if spec.source == ExportJob.Source.PREDICTIONS and spec.model_version is None:
+        raise ValidationFailed(
+            "predictions need a model version",
+            fields={"model_version": ["is required for source 'predictions'"]},
+        )
+    if spec.model_version is not None and spec.model_version.project_id != project.pk:
+        raise ValidationFailed(
+            "no such model version in this project",
+            fields={"model_version": ["not a model version of this project"]},
+        )
+    mode = spec.options.get("audiofolder", "recordings")
+    if spec.fmt == ExportJob.Format.AUDIOFOLDER and mode not in ("recordings", "clips"):
+        raise ValidationFailed(
+            "bad audiofolder mode",
+            fields={"options.audiofolder": ["must be 'recordings' or 'clips'"]},
+        )
+    return export_filters(spec.filters, fmt=spec.fmt)
+
+
+class _Counting:
+    """Counts the items flowing to a writer and reports progress every ``every`` items."""
+
+    def __init__(self, on_progress: Callable[[int], None] | None, every: int = 2000) -> None:
+        self.done = 0
+        self.on_progress = on_progress
+        self.every = every
+
+    def __call__(self, items: Iterable[ItemRecord]) -> Iterator[ItemRecord]:
+        for item in items:
+            yield item
+            self.done += 1
+            if self.on_progress is not None and self.done % self.every == 0:
+                self.on_progress(self.done)
+
+
+def export_write(
+    *,
+    project: Project,
+    spec: ExportSpec,
+    out: IO[bytes],
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Write the export to ``out`` as it reads; returns {"items": n, "skipped": [...]}."""
+    filters = export_check(project=project, spec=spec)
+    counting = _Counting(on_progress)
+    items = counting(
+        selectors.export_items(
+            project=project, source=spec.source, model_version=spec.model_version, filters=filters
+        )
+    )
+    names = selectors.model_names(project=project)
+    skipped: list[str] = []
+    if spec.fmt in (
+        ExportJob.Format.RAVEN,
+        ExportJob.Format.AUDACITY,
+        ExportJob.Format.AUDIOFOLDER,
+    ):
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            if spec.fmt == ExportJob.Format.AUDIOFOLDER:
+                skipped = _audiofolder(
+                    archive, items, clips=spec.options.get("audiofolder") == "clips"
+                )
+            else:
+                _tables(archive, items, raven=spec.fmt == ExportJob.Format.RAVEN, model_names=names)
+        return {"items": counting.done, "skipped": skipped}
+    with _text_out(out) as text:
+        if spec.fmt == ExportJob.Format.NATIVE:
+            versions = (
+                selectors.model_version_records(project=project, model_version=spec.model_version)
+                if spec.source in (ExportJob.Source.ALL, ExportJob.Source.PREDICTIONS)
+                else iter(())
+            )
+            native.write(
+                text,
+                project=selectors.project_record(project=project),
+                model_versions=versions,
+                items=items,
+            )
+        elif spec.fmt == ExportJob.Format.LABEL_STUDIO:
+            label_studio.write(text, items, model_names=names)
+        else:
+            csv_rows.write(text, items, model_names=names)
+    return {"items": counting.done, "skipped": skipped}
+
+
+@contextlib.contextmanager
+def _text_out(out: IO[bytes]) -> Iterator[TextIO]:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+    try:
+        yield text
+        text.flush()
+    finally:
+        text.detach()
+
+
+def _file_stem(item: ItemRecord) -> str:
+    base = posixpath.splitext(posixpath.basename(item.original_name or item.storage_key))[0]
+    return _safe_name(base or (item.external_id or str(item.row)))
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        taken.add(name)
+        return name
+    stem, ext = posixpath.splitext(name)
+    n = 2
+    while f"{stem}-{n}{ext}" in taken:
+        n += 1
+    taken.add(f"{stem}-{n}{ext}")
+    return f"{stem}-{n}{ext}"
+
+
+def _item_segments(
+    item: ItemRecord, model_names: dict[int, str]
+) -> list[tuple[SegmentRecord, str]]:
+    out = [(s, a.annotator or "") for a in item.annotations for s in a.segments]
+    for p in item.predictions:
+        name = f"model:{p.model_name or model_names.get(p.model_version or 0, '')}"
+        out += [
+            (
+                SegmentRecord(
+                    s["start_s"], s["end_s"], s["label"], s.get("low_hz"), s.get("high_hz")
+                ),
+                name,
+            )
+            for s in p.segments
+        ]
+    return out
+
+
+def _tables(
+    archive: zipfile.ZipFile,
+    items: Iterable[ItemRecord],
+    *,
+    raven: bool,
+    model_names: dict[int, str],
+) -> None:
+    taken: set[str] = set()
+    for item in items:
+        segs = _item_segments(item, model_names)
+        if not segs:
+            continue
+        stem = _file_stem(item)
+        if raven:
+            name = _unique(f"{stem}.Table.1.selections.txt", taken)
+            archive.writestr(name, tables.raven_table(segs))
+        else:
+            name = _unique(f"{stem}.txt", taken)
+            archive.writestr(name, tables.audacity_labels(s for s, _ in segs))
+
+
+def _audiofolder(
+    archive: zipfile.ZipFile, items: Iterable[ItemRecord], *, clips: bool
+) -> list[str]:
+    """Audio under ``data/`` and ``metadata.csv`` (written last, from a temporary file)."""
+    skipped: list[str] = []
+    taken: set[str] = set()
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as meta:
+        writer = csv.writer(meta, lineterminator="\n")
+        writer.writerow(
+            ["file_name", "label", "start_s", "end_s", "source_external_id", "annotator"]
+            if clips
+            else [
+                "file_name",
+                "external_id",
+                "original_name",
+                "annotators",
+                "clip_labels",
+                "segments",
+            ]
+        )
+        for item in items:
+            row = AudioItem.objects.select_related("connection").filter(pk=item.row).first()
+            if row is None:
+                continue
+            try:
+                if clips:
+                    _write_clips(archive, writer, item, row, taken)
+                else:
+                    _write_recording(archive, writer, item, row, taken)
+            except (ConnectionFailed, OSError, decoding.AudioDecodeError) as exc:
+                if len(skipped) < REPORT_LIST_MAX:
+                    skipped.append(f"{item.external_id or item.original_name}: {exc}")
+        meta.seek(0)
+        with archive.open("metadata.csv", "w") as dst:
+            while chunk := meta.read(_COPY_CHUNK):
+                dst.write(chunk.encode("utf-8"))
+    return skipped
+
+
+def _write_recording(
+    archive: zipfile.ZipFile, writer: Any, item: ItemRecord, row: AudioItem, taken: set[str]
+) -> None:
+    ext = posixpath.splitext(item.original_name)[1] or f".{row.format or 'bin'}"
+    name = _unique(f"data/{_file_stem(item)}{ext}", taken)
+    with item_local_path(item=row) as path, path.open("rb") as src, archive.open(name, "w") as dst:
+        shutil.copyfileobj(src, dst, _COPY_CHUNK)
+    clip: dict[str, list[str]] = {}
+    for a in item.annotations:
+        for group, labels in a.clip_labels.items():
+            clip.setdefault(group, [])
+            clip[group] += [x for x in labels if x not in clip[group]]
+    segs = [{**s.to_json(), "annotator": a.annotator} for a in item.annotations for s in a.segments]
+    writer.writerow(
+        [
+            name,
+            item.external_id or "",
+            item.original_name,
+            "|".join(a.annotator or "" for a in item.annotations),
+            json.dumps(clip, ensure_ascii=False),
+            json.dumps(segs, ensure_ascii=False),
+        ]
+    )
+
+
+def _write_clips(
+    archive: zipfile.ZipFile, writer: Any, item: ItemRecord, row: AudioItem, taken: set[str]
+) -> None:
+    segs = [(s, a.annotator or "") for a in item.annotations for s in a.segments]
+    if not segs:
+        return
+    with item_local_path(item=row) as path:
+        info = decoding.probe(path)
+        for n, (seg, who) in enumerate(segs):
+            samples = decoding.read_window(
+                path, info, start_s=seg.start_s, duration_s=seg.end_s - seg.start_s
+            )
+            name = _unique(f"data/{_file_stem(item)}_{n:04d}_{_safe_name(seg.label)}.wav", taken)
+            buf = io.BytesIO()
+            sf.write(buf, samples, info.sample_rate_hz, format="WAV", subtype="PCM_16")
+            archive.writestr(name, buf.getvalue())
+            writer.writerow([name, seg.label, seg.start_s, seg.end_s, item.external_id or "", who])
+
+
+# --- export jobs -----------------------------------------------------------------------------
+
+
+def export_job_create(*, project: Project, user: User | None, spec: ExportSpec) -> ExportJob:
+    export_check(project=project, spec=spec)
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            project=project,
+            format=spec.fmt,
+            source=spec.source,
+            model_version=spec.model_version,
+            filters=spec.filters,
+            options=spec.options,
+            created_by=user,
+            progress={"done": 0, "total": None},
+        )
+        enqueue_on_commit(TASK_EXPORT_RUN, job.pk)
+    return job
+
+
+def export_job_run(*, job_id: int) -> ExportJob | None:
+    """Write the export to a temporary file, then into storage (in the worker)."""
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
+            return job
+        job.state = JobState.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["state", "started_at", "updated_at"])
+    project = job.project
+    total = AudioItem.objects.filter(project=project).count()
+    content_type, ext = EXPORT_FILES[job.format]
+    spec = ExportSpec(
+        fmt=job.format, source=job.source, model_version=job.model_version,
+        filters=job.filters, options=job.options,
+    )  # fmt: skip
+
+    def progress(done: int) -> None:
+        _job_update(ExportJob, job_id, progress={"done": done, "total": total})
+
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            outcome = export_write(
+                project=project, spec=spec, out=cast(IO[bytes], tmp), on_progress=progress
+            )
+            size = tmp.tell()
+            tmp.seek(0)
+            name = f"project-{project.pk}-{job.format}-{job.source}-{job.pk}.{ext}"
+            key = default_storage.save(
+                f"dataio/exports/{project.pk}/{job.pk}/{name}", File(tmp, name=name)
+            )
+    except (ApplicationError, OSError) as exc:
+        message = exc.message if isinstance(exc, ApplicationError) else str(exc)
+        _job_update(
+            ExportJob,
+            job_id,
+            state=JobState.FAILED,
+            error=message[:2000],
+            finished_at=timezone.now(),
+        )
+        logger.warning("export %s failed: %s", job_id, message)
+        return ExportJob.objects.get(pk=job_id)
+    _job_update(
+        ExportJob,
+        job_id,
+        state=JobState.SUCCEEDED,
+        result_key=key,
+        result_name=name,
+        content_type=content_type,
+        size_bytes=size,
+        progress={
+            "done": outcome["items"],
+            "total": outcome["items"],
+            "skipped": outcome["skipped"],
+        },
+        finished_at=timezone.now(),
+    )
+    return ExportJob.objects.get(pk=job_id)
+
+
+def import_job_delete(*, job: ImportJob) -> None:
+    key = job.source_key
+    job.delete()
+    transaction.on_commit(lambda: default_storage.delete(key))
