@@ -1,5 +1,11 @@
 """Prediction, active-learning scores and segment decoding (no Django, no Celery)."""
 
+from ml_worker.inference.detect import (
+    DecodeConfig,
+    decode_frames,
+    detect_segments,
+    frame_probabilities_long,
+)
 from ml_worker.inference.predict import (
     embed_clips,
     model_device,
@@ -12,10 +18,14 @@ from ml_worker.inference.segments import Segment, decode_segments, median_filter
 from ml_worker.inference.uncertainty import entropy, k_center_greedy, least_confidence, margin
 
 __all__ = [
+    "DecodeConfig",
     "Segment",
+    "decode_frames",
     "decode_segments",
+    "detect_segments",
     "embed_clips",
     "entropy",
+    "frame_probabilities_long",
     "k_center_greedy",
     "least_confidence",
     "margin",

@@ -71,6 +71,21 @@ def time_shift(features: Tensor, *, max_frames: int, generator: torch.Generator)
     return features.gather(2, index)
 
 
+def random_crop(features: Tensor, *, frames: int, generator: torch.Generator) -> Tensor:
+    """A random window of ``frames`` consecutive frames per example (offsets uniform).
+
+    ``features`` (batch, n_mels, total) -> (batch, n_mels, min(frames, total)).
+    ``generator``: CPU ``torch.Generator``. Shorter clips are returned unchanged.
+    """
+    batch, n_mels, total = features.shape
+    if frames >= total:
+        return features
+    offsets = torch.randint(0, total - frames + 1, (batch,), generator=generator)
+    index = offsets.unsqueeze(1) + torch.arange(frames).unsqueeze(0)  # (batch, frames)
+    index = index.to(features.device).unsqueeze(1).expand(batch, n_mels, frames)
+    return features.gather(2, index)
+
+
 def mixup(
     features: Tensor, targets: Tensor, *, alpha: float, generator: np.random.Generator
 ) -> tuple[Tensor, Tensor]:

@@ -23,9 +23,11 @@ import torch
 
 from ml_worker.features import LogMel, LogMelConfig, atomic_write
 from ml_worker.models import EarmarkModel, build_model
+from ml_worker.training.event_metrics import EventMetrics
 from ml_worker.training.metrics import ClassificationMetrics
 from ml_worker.training.progress import TrainConfig
 from ml_worker.training.result import TrainResult
+from ml_worker.training.segments import SegmentTrainConfig, SegmentTrainResult
 
 FORMAT = "earmark.model"
 FORMAT_VERSION = 1
@@ -42,7 +44,9 @@ class CheckpointVersionError(CheckpointError):
 @dataclass(frozen=True)
 class Checkpoint:
     """A loaded checkpoint. ``build_model`` rebuilds the trained model, ``build_frontend``
-    the ``LogMel`` that makes its input from audio at ``feature_config.sample_rate_hz``."""
+    the ``LogMel`` that makes its input from audio at ``feature_config.sample_rate_hz``.
+    A segment detector has ``event_metrics`` (and ``metrics`` None); its ``train_config``
+    is ``SegmentTrainConfig.to_json()`` (windows and decoding included)."""
 
     format_version: int
     model_description: dict[str, Any]
@@ -57,6 +61,7 @@ class Checkpoint:
     data_fingerprint: str | None
     created_at: str
     torch_version: str
+    event_metrics: EventMetrics | None = None
 
     @property
     def architecture(self) -> str:
@@ -75,7 +80,7 @@ class Checkpoint:
 
 def save_checkpoint(
     path: str | Path,
-    result: TrainResult,
+    result: TrainResult | SegmentTrainResult,
     *,
     feature_config: LogMelConfig,
     data_fingerprint: str | None = None,
@@ -98,6 +103,7 @@ def save_checkpoint(
         "multi_label": bool(result.multi_label),
         "feature_config": feature_config.to_json(),
         "metrics": None if result.metrics is None else result.metrics.to_json(),
+        "metrics_kind": "events" if isinstance(result, SegmentTrainResult) else "classification",
         "train_config": result.config.to_json(),
         "train_time_s": float(result.train_time_s),
         "trained_on": result.device,
@@ -134,6 +140,7 @@ def load_checkpoint(path: str | Path, *, map_location: str = "cpu") -> Checkpoin
         )
     try:
         metrics = payload["metrics"]
+        events = payload.get("metrics_kind") == "events"
         return Checkpoint(
             format_version=int(version),
             model_description=dict(payload["model"]),
@@ -141,13 +148,14 @@ def load_checkpoint(path: str | Path, *, map_location: str = "cpu") -> Checkpoin
             label_names=tuple(str(name) for name in payload["label_names"]),
             multi_label=bool(payload["multi_label"]),
             feature_config=LogMelConfig.from_json(payload["feature_config"]),
-            metrics=None if metrics is None else ClassificationMetrics.from_json(metrics),
+            metrics=None if metrics is None or events else ClassificationMetrics.from_json(metrics),
             train_config=dict(payload["train_config"]),
             train_time_s=float(payload["train_time_s"]),
             trained_on=str(payload["trained_on"]),
             data_fingerprint=payload["data_fingerprint"],
             created_at=str(payload["created_at"]),
             torch_version=str(payload["torch_version"]),
+            event_metrics=EventMetrics.from_json(metrics) if metrics and events else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is missing or has a bad field: {exc}") from exc
@@ -158,7 +166,7 @@ def dataset_fingerprint(
     labels: npt.NDArray[Any],
     label_names: Sequence[str],
     *,
-    config: TrainConfig | None = None,
+    config: TrainConfig | SegmentTrainConfig | None = None,
 ) -> str:
     """Hex sha256 identifying a training set: the item keys (e.g. "audio id:annotation
     version"), their labels ((n,) or (n, n_classes)), the label names and the training config.

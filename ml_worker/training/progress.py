@@ -49,8 +49,10 @@ class TrainConfig:
     stopping after ``early_stopping_patience`` epochs without a better held-out macro-F1
     (None: never). ``val_fraction`` of the clips (per class, for single-label) is held out.
     Augmentation, training batches only: random circular time shift of up to
-    ``time_shift_max_frames`` log-mel frames, SpecAugment masks when ``spec_augment``, mixup
-    when ``mixup_alpha > 0``. ``label_smoothing`` applies to single-label cross-entropy.
+    ``time_shift_max_frames`` log-mel frames, a random crop of ``crop_frames`` consecutive
+    frames per clip (None: whole clips; evaluation always sees whole clips), SpecAugment
+    masks when ``spec_augment``, mixup when ``mixup_alpha > 0``. ``label_smoothing`` applies
+    to single-label cross-entropy.
     ``cnn_channels``/``dropout`` shape the ClipCNN; ``baseline_*`` the MFCC baseline (L2 on
     the weights, L-BFGS iterations).
     """
@@ -68,6 +70,7 @@ class TrainConfig:
     n_freq_masks: int = 2
     n_time_masks: int = 2
     time_shift_max_frames: int = 10
+    crop_frames: int | None = None
     label_smoothing: float = 0.05
     early_stopping_patience: int | None = 8
     cnn_channels: Sequence[int] = (32, 64, 128, 256)
@@ -83,6 +86,8 @@ class TrainConfig:
             raise ValueError("val_fraction must be in [0, 1)")
         if self.mixup_alpha < 0 or not 0 <= self.label_smoothing < 1:
             raise ValueError("mixup_alpha must be >= 0 and label_smoothing in [0, 1)")
+        if self.crop_frames is not None and self.crop_frames < 1:
+            raise ValueError("crop_frames must be >= 1 or None")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError("early_stopping_patience must be >= 1 or None")
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ml_worker.models import ClipCNN, ClipModel
-from ml_worker.training.augment import mixup, spec_augment, time_shift
+from ml_worker.training.augment import mixup, random_crop, spec_augment, time_shift
 from ml_worker.training.data import LabelledSet, labelled_set, split_indices
 from ml_worker.training.metrics import ClassificationMetrics, classification_metrics
 from ml_worker.training.progress import (
@@ -178,6 +178,8 @@ def fit_minibatch(
             index = torch.from_numpy(batch_rows)
             x = data.features[index].to(device)
             y = data.targets[index].to(device)
+            if config.crop_frames is not None:
+                x = random_crop(x, frames=config.crop_frames, generator=augment)
             x = time_shift(x, max_frames=config.time_shift_max_frames, generator=augment)
             if config.spec_augment:
                 x = spec_augment(
