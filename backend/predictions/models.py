@@ -39,8 +39,21 @@ class TrainingRun(BaseModel):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Requested"
+        AUTO = "auto", "After new labels"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_runs")
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    # Bumped when the reaper sends a run again after its worker died; reports of an older
+    # attempt are ignored, so a late message of a dead worker cannot finish a newer attempt.
+    attempt = models.PositiveSmallIntegerField(default=1)
+    # Last progress report from the worker; the reaper's measure of a live run.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Submitted annotations in the project when the run was requested: auto-training counts
+    # new submissions from here.
+    submitted_at_request = models.PositiveIntegerField(default=0)
     # {"phase": "training", "epoch": 3, "epochs": 20, "loss": 0.41, "eta_s": 12.0}
     progress = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
 from django.db.models import QuerySet
 
-from backend.audio.models import AudioItem
+from backend.annotations.models import Annotation
+from backend.audio.models import AudioItem, StorageConnection
 from backend.predictions.models import ModelVersion, Prediction, TrainingRun
 from backend.projects.models import Project
+from backend.projects.schema import ClipGroup
+from backend.projects.selectors import ProjectAccess
+from ml_worker.contracts import AudioRef
 
 
 def model_version_list(*, project: Project) -> QuerySet[ModelVersion]:
@@ -15,5 +24,124 @@ def training_run_list(*, project: Project) -> QuerySet[TrainingRun]:
     return TrainingRun.objects.filter(project=project).select_related("model_version")
 
 
-def prediction_list_for_item(*, item: AudioItem) -> QuerySet[Prediction]:
-    return Prediction.objects.filter(item=item).select_related("model_version")
+def training_run_active(*, project: Project) -> TrainingRun | None:
+    return TrainingRun.objects.filter(
+        project=project, state__in=[TrainingRun.State.QUEUED, TrainingRun.State.RUNNING]
+    ).first()
+
+
+def predictions_visible(*, access: ProjectAccess) -> bool:
+    """Blind projects hide predictions from annotators; reviewers and managers always see them."""
+    return access.can_review or access.project.show_predictions
+
+
+def prediction_list_for_item(*, item: AudioItem, access: ProjectAccess) -> QuerySet[Prediction]:
+    """Newest model first; empty for annotators of a project that hides predictions."""
+    if not predictions_visible(access=access):
+        return Prediction.objects.none()
+    return (
+        Prediction.objects.filter(item=item)
+        .select_related("model_version")
+        .order_by("-model_version__version", "-id")
+    )
+
+
+def prediction_list_for_project(
+    *, access: ProjectAccess, model_version_id: int | None = None
+) -> QuerySet[Prediction]:
+    if not predictions_visible(access=access):
+        return Prediction.objects.none()
+    qs = Prediction.objects.filter(model_version__project=access.project).select_related(
+        "model_version"
+    )
+    if model_version_id is not None:
+        qs = qs.filter(model_version_id=model_version_id)
+    return qs
+
+
+def submitted_count(*, project: Project) -> int:
+    return Annotation.objects.filter(
+        item__project=project, state=Annotation.State.SUBMITTED
+    ).count()
+
+
+@dataclass(frozen=True)
+class LabelledItem:
+    ref: AudioRef
+    labels: tuple[str, ...]
+    annotation_ids: tuple[int, ...]
+
+
+def audio_ref(item: AudioItem, connections: dict[int, StorageConnection]) -> AudioRef | None:
+    """How the ML worker reads an item: our storage key, or the path inside a server folder.
+    None for items the worker cannot read (registered in an S3 connection)."""
+    if item.connection_id is None:
+        return AudioRef(item_id=item.pk, key=item.storage_key)
+    connection = connections[item.connection_id]
+    if connection.kind == StorageConnection.Kind.FOLDER:
+        return AudioRef(item_id=item.pk, path=str(Path(connection.root) / item.storage_key))
+    return None
+
+
+def _connections(project: Project) -> dict[int, StorageConnection]:
+    return {c.pk: c for c in StorageConnection.objects.filter(project=project)}
+
+
+def training_items(*, project: Project, group: ClipGroup) -> list[LabelledItem]:
+    """Items with submitted annotations in ``group``, labelled by their annotators' vote.
+
+    Single choice: the label most annotators chose; an item whose top labels tie is left out
+    (the model must not learn a coin flip). Multi choice: the labels at least half of the
+    item's annotators chose (an item where they chose none is a negative example).
+    """
+    rows = (
+        Annotation.objects.filter(
+            item__project=project,
+            item__state=AudioItem.State.READY,
+            state=Annotation.State.SUBMITTED,
+        )
+        .order_by("item_id", "id")
+        .values_list("item_id", "id", "clip_labels")
+    )
+    votes: dict[int, list[tuple[int, list[str]]]] = defaultdict(list)
+    allowed = set(group.labels)
+    for item_id, annotation_id, clip_labels in rows.iterator(chunk_size=2000):
+        chosen = (clip_labels or {}).get(group.name)
+        if chosen is None:
+            continue
+        labels = [label for label in chosen if label in allowed]
+        if group.choice == "single" and len(labels) != 1:
+            continue
+        votes[item_id].append((annotation_id, labels))
+    if not votes:
+        return []
+    items = AudioItem.objects.in_bulk(list(votes))
+    connections = _connections(project)
+    out: list[LabelledItem] = []
+    for item_id, item_votes in sorted(votes.items()):
+        counts = Counter(label for _, labels in item_votes for label in labels)
+        if group.choice == "single":
+            ranked = counts.most_common()
+            if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+                continue
+            decided: tuple[str, ...] = (ranked[0][0],)
+        else:
+            decided = tuple(sorted(lab for lab, n in counts.items() if 2 * n >= len(item_votes)))
+        ref = audio_ref(items[item_id], connections)
+        if ref is not None:
+            out.append(LabelledItem(ref, decided, tuple(a for a, _ in item_votes)))
+    return out
+
+
+def items_to_predict(*, project: Project) -> Iterator[AudioRef]:
+    """Ready items that still need annotations, in id order."""
+    connections = _connections(project)
+    qs = AudioItem.objects.filter(
+        project=project,
+        state=AudioItem.State.READY,
+        submitted_annotations__lt=project.annotations_per_item,
+    ).order_by("id")
+    for item in qs.only("id", "storage_key", "connection_id").iterator(chunk_size=2000):
+        ref = audio_ref(item, connections)
+        if ref is not None:
+            yield ref

@@ -1,6 +1,13 @@
 from django.urls import path
 
-from backend.predictions.apis import ItemPredictionListApi, ModelVersionListApi, TrainingRunListApi
+from backend.predictions.apis import (
+    ItemPredictionListApi,
+    ModelVersionListApi,
+    ProjectPredictionListApi,
+    TrainingRunCancelApi,
+    TrainingRunDetailApi,
+    TrainingRunListApi,
+)
 
 urlpatterns = [
     path(
@@ -12,6 +19,17 @@ urlpatterns = [
         "projects/<int:project_id>/training-runs/",
         TrainingRunListApi.as_view(),
         name="training-runs",
+    ),
+    path("training-runs/<int:run_id>/", TrainingRunDetailApi.as_view(), name="training-run"),
+    path(
+        "training-runs/<int:run_id>/cancel/",
+        TrainingRunCancelApi.as_view(),
+        name="training-run-cancel",
+    ),
+    path(
+        "projects/<int:project_id>/predictions/",
+        ProjectPredictionListApi.as_view(),
+        name="project-predictions",
     ),
     path(
         "items/<int:item_id>/predictions/", ItemPredictionListApi.as_view(), name="item-predictions"

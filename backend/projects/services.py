@@ -9,6 +9,7 @@ from backend.common.queue import enqueue_on_commit
 from backend.common.services import model_update
 from backend.projects.models import Membership, Project
 from backend.projects.schema import LabelSchema
+from backend.projects.training import TrainingSettings
 from backend.users.models import User
 
 TASK_STORAGE_DELETE_PREFIX = "earmark.common.storage_delete_prefix"
@@ -41,6 +42,7 @@ def project_create(
     show_predictions: bool = True,
 ) -> Project:
     schema = LabelSchema.parse(label_schema or {})
+    TrainingSettings.parse(training_settings, schema=schema)
     project = Project(
         name=name,
         instructions=instructions,
@@ -63,6 +65,11 @@ def project_update(*, project: Project, data: dict[str, Any]) -> Project:
         # Existing annotations keep their labels; removing a label that is in use is a schema
         # migration question the manager must answer explicitly (not handled here yet).
         data = {**data, "label_schema": LabelSchema.parse(data["label_schema"]).to_json()}
+    if "training_settings" in data or "label_schema" in data:
+        schema = LabelSchema.parse(data.get("label_schema", project.label_schema))
+        TrainingSettings.parse(
+            data.get("training_settings", project.training_settings), schema=schema
+        )
     project, _ = model_update(instance=project, fields=PROJECT_EDITABLE, data=data)
     return project
 

@@ -39,6 +39,8 @@ class Command(BaseCommand):
                 python, "-m", "celery", "-A", "backend.config", "worker",
                 "-Q", "default", "--concurrency", "2", "--loglevel", "INFO",
                 "--hostname", "default@%h",
+                # Embedded beat runs the periodic reaper of training runs.
+                "--beat", "--schedule", str(settings.EARMARK_VAR_DIR / "celerybeat-schedule"),
             ],
         }  # fmt: skip
         if not options["no_ml"]:
