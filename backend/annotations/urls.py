@@ -2,11 +2,17 @@ from django.urls import path
 
 from backend.annotations.apis import (
     AnnotationDetailApi,
+    AnnotationReviewApi,
     AnnotationSubmitApi,
     ItemAnnotationsApi,
+    ItemCompareApi,
+    ItemLeaseApi,
     ItemSkipApi,
     NextItemApi,
     ProjectAnnotationListApi,
+    ProjectAssignmentsApi,
+    ProjectAssignmentsUnassignApi,
+    ReviewQueueApi,
 )
 
 urlpatterns = [
@@ -25,5 +31,27 @@ urlpatterns = [
         "annotations/<int:annotation_id>/submit/",
         AnnotationSubmitApi.as_view(),
         name="annotation-submit",
+    ),
+    path("items/<int:item_id>/lease/", ItemLeaseApi.as_view(), name="item-lease"),
+    path("items/<int:item_id>/compare/", ItemCompareApi.as_view(), name="item-compare"),
+    path(
+        "annotations/<int:annotation_id>/review/",
+        AnnotationReviewApi.as_view(),
+        name="annotation-review",
+    ),
+    path(
+        "projects/<int:project_id>/review-queue/",
+        ReviewQueueApi.as_view(),
+        name="review-queue",
+    ),
+    path(
+        "projects/<int:project_id>/assignments/",
+        ProjectAssignmentsApi.as_view(),
+        name="project-assignments",
+    ),
+    path(
+        "projects/<int:project_id>/assignments/unassign/",
+        ProjectAssignmentsUnassignApi.as_view(),
+        name="project-assignments-unassign",
     ),
 ]

@@ -66,6 +66,31 @@ def _cases(project_id: int, item_id: int, others_annotation_id: int, member_id: 
         Case("get", f"/api/projects/{p}/progress/", None, (404, 403, 200, 200)),
         Case("get", f"/api/projects/{p}/disputed-items/", None, (404, 403, 200, 200)),
         Case("get", f"/api/items/{i}/consensus/", None, (404, 403, 200, 200)),
+        # the queue, leases, assignment and review
+        Case("post", f"/api/projects/{p}/next-item/", None, ok_all),
+        # the caller has no draft on the item, so no lease to renew (tests/backend/annotations)
+        Case("post", f"/api/items/{i}/lease/", None, (404, 404, 404, 404)),
+        Case("get", f"/api/items/{i}/compare/", None, (404, 403, 200, 200)),
+        Case("get", f"/api/projects/{p}/review-queue/", None, (404, 403, 200, 200)),
+        # someone else's draft: hidden from annotators; reviewers may not review a draft
+        Case("post", f"/api/annotations/{a}/review/", {"verdict": "accepted"},
+             (404, 404, 409, 409)),
+        Case("get", f"/api/projects/{p}/assignments/", None, ok_all),
+        Case("post", f"/api/projects/{p}/assignments/", {"user": m, "items": [i]},
+             (404, 403, 403, 201)),
+        Case("delete", f"/api/projects/{p}/assignments/", {"user": m, "items": [i]},
+             (404, 403, 403, 200)),
+        Case("post", f"/api/projects/{p}/assignments/unassign/", {"user": m, "items": [i]},
+             (404, 403, 403, 200)),
+        # imports and exports: managers only (job ids equal the project id in this test)
+        Case("get", f"/api/projects/{p}/imports/", None, (404, 403, 403, 200)),
+        Case("post", f"/api/projects/{p}/imports/", {}, (404, 403, 403, 400), "multipart"),
+        Case("get", f"/api/imports/{p}/", None, (404, 403, 403, 200)),
+        Case("get", f"/api/projects/{p}/exports/", None, (404, 403, 403, 200)),
+        Case("post", f"/api/projects/{p}/exports/", {"format": "csv"}, (404, 403, 403, 202)),
+        Case("get", f"/api/exports/{p}/", None, (404, 403, 403, 200)),
+        # the export has not run: the manager hears the file does not exist yet
+        Case("get", f"/api/exports/{p}/download/", None, (404, 403, 403, 409)),
         Case("delete", f"/api/items/{i}/", None, (404, 403, 403, 204)),
         Case("delete", f"/api/projects/{p}/", None, (404, 403, 403, 204)),
     ]  # fmt: skip
