@@ -119,7 +119,7 @@ class ProjectImportsApi(ListAPIView[ImportJob]):
         access = project_access(user=user, project_id=project_id, minimum=Role.MANAGER)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        options = ImportOptionsSerializer(data=_options(request.data.get("options")))
+        options = ImportOptionsSerializer(data=_options(cast(Any, request.data).get("options")))
         options.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         job = import_job_create(
@@ -169,7 +169,7 @@ class ProjectExportsApi(ListAPIView[ExportJob]):
 
     class InputSerializer(serializers.Serializer):
         format = serializers.ChoiceField(choices=ExportJob.Format.choices)
-        source = serializers.ChoiceField(
+        source = serializers.ChoiceField(  # type: ignore[assignment]
             choices=ExportJob.Source.choices, default=ExportJob.Source.ALL
         )
         model_version = serializers.IntegerField(required=False, allow_null=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from backend.agreement.consensus import AnnotationInput, SegmentInput, item_consensus
+from backend.agreement.selectors import consensus_for_items
 from backend.annotations.models import Annotation, Review, Segment
 from backend.audio.models import AudioItem
 from backend.dataio.formats.native import PROJECT_SETTINGS
@@ -116,8 +116,6 @@ def _annotations(*, project: Project, source: str, filters: ExportFilters) -> Qu
             | Q(review_state=Annotation.ReviewState.ACCEPTED, is_reference=False)
             & ~Exists(reference)
         )
-    elif source == Source.CONSENSUS:
-        qs = qs.filter(state=Annotation.State.SUBMITTED, is_reference=False)
     if filters.annotation_states:
         qs = qs.filter(state__in=filters.annotation_states)
     if filters.annotators:
@@ -152,7 +150,6 @@ def export_items(
         items = items.filter(state__in=filters.item_states)
     annotations = _annotations(project=project, source=source, filters=filters)
     keep_empty = source == Source.ALL and not filters.narrows_annotations
-    schema = LabelSchema.parse(project.label_schema) if source == Source.CONSENSUS else None
     labels = frozenset(filters.labels)
     last_id = 0
     while True:
@@ -168,13 +165,14 @@ def export_items(
         if not page:
             return
         first, last_id = page[0][0], page[-1][0]
-        if source == Source.PREDICTIONS:
-            by_item_ann: Mapping[int, list[AnnotationRecord]] = {}
+        by_item_ann: Mapping[int, list[AnnotationRecord]] = {}
+        by_item_pred: Mapping[int, list[PredictionRecord]] = {}
+        if source == Source.CONSENSUS:
+            by_item_ann = _consensus(project, [row[0] for row in page], labels)
+        elif source == Source.PREDICTIONS:
             by_item_pred = _predictions(project, first, last_id, model_version)
         else:
-            by_item_ann = _annotation_records(
-                annotations, project.pk, first, last_id, labels, consensus_schema=schema
-            )
+            by_item_ann = _annotation_records(annotations, project.pk, first, last_id, labels)
             by_item_pred = (
                 _predictions(project, first, last_id, None)
                 if source == Source.ALL and not filters.narrows_annotations
@@ -213,14 +211,12 @@ def _annotation_records(
     first: int,
     last: int,
     labels: frozenset[str],
-    *,
-    consensus_schema: LabelSchema | None,
 ) -> dict[int, list[AnnotationRecord]]:
     rows = list(
         annotations.filter(item_id__gte=first, item_id__lte=last)
         .order_by("item_id", "id")
         .values_list(
-            "id", "item_id", "annotator__username", "annotator_id", "state", "clip_labels",
+            "id", "item_id", "annotator__username", "state", "clip_labels",
             "lead_time_s", "submitted_at", "is_reference", "review_state",
         )
     )  # fmt: skip
@@ -248,11 +244,9 @@ def _annotation_records(
         .values_list("annotation_id", "reviewer__username", "verdict", "comment")
     ):
         reviews[annotation_id].append(ReviewRecord(reviewer, verdict, comment))
-    if consensus_schema is not None:
-        return _consensus(rows, segments, consensus_schema, labels)
     out: dict[int, list[AnnotationRecord]] = defaultdict(list)
     for (
-        pk, item_id, username, _annotator_id, state, clip_labels, lead_time_s, submitted_at,
+        pk, item_id, username, state, clip_labels, lead_time_s, submitted_at,
         is_reference, review_state,
     ) in rows:  # fmt: skip
         segs = segments.get(pk, [])
@@ -283,27 +277,12 @@ def _uses(
 
 
 def _consensus(
-    rows: list[tuple[Any, ...]],
-    segments: Mapping[int, list[SegmentRecord]],
-    schema: LabelSchema,
-    labels: frozenset[str],
+    project: Project, item_ids: list[int], labels: frozenset[str]
 ) -> dict[int, list[AnnotationRecord]]:
-    by_item: dict[int, list[AnnotationInput]] = defaultdict(list)
-    for pk, item_id, _username, annotator_id, _state, clip_labels, *_rest in rows:
-        by_item[item_id].append(
-            AnnotationInput(
-                annotator_id=annotator_id,
-                clip_labels=clip_labels,
-                segments=[
-                    SegmentInput(s.label, s.start_s, s.end_s, s.low_hz, s.high_hz)
-                    for s in segments.get(pk, [])
-                ],
-            )
-        )
-    groups = [(g.name, g.choice, g.labels) for g in schema.clip_groups]
+    """One annotation per item: the majority's clip labels and the segments a majority drew
+    (``backend.agreement``'s consensus), by the pseudo-annotator ``consensus``."""
     out: dict[int, list[AnnotationRecord]] = {}
-    for item_id, inputs in by_item.items():
-        result = item_consensus(item_id, inputs, groups)
+    for result in consensus_for_items(project, item_ids):
         clip = {v.group: list(v.labels) for v in result.clip if v.labels}
         segs = [
             SegmentRecord(s.start_s, s.end_s, s.label, s.low_hz, s.high_hz)
@@ -313,7 +292,7 @@ def _consensus(
         if labels and not _uses(labels, clip, segs):
             continue
         if clip or segs:
-            out[item_id] = [
+            out[result.item_id] = [
                 AnnotationRecord(
                     annotator=CONSENSUS_ANNOTATOR, clip_labels=clip, segments=tuple(segs)
                 )

@@ -821,8 +821,9 @@ class _Importer:
         for r in resolved:
             for pred in r.record.predictions:
                 mv_id = self._prediction_model(pred)
-                rows[(cast(int, r.item_id), mv_id)] = Prediction(
-                    item_id=r.item_id,
+                item_id = cast(int, r.item_id)
+                rows[(item_id, mv_id)] = Prediction(
+                    item_id=item_id,
                     model_version_id=mv_id,
                     clip_scores=pred.clip_scores,
                     segments=list(pred.segments),
@@ -1078,7 +1079,7 @@ def _zip_tables(fmt: str, fh: IO[bytes], options: ImportOptions) -> Iterator[Rec
             with archive.open(info) as entry:
                 for record in _guarded(
                     _table_records(
-                        fmt, cast(IO[bytes], entry), target=table_target(info.filename),
+                        fmt, entry, target=table_target(info.filename),
                         options=options, annotator=None,
                     )
                 ):  # fmt: skip

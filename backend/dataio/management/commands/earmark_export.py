@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from argparse import ArgumentParser
 from pathlib import Path
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         out: Path = opts["out"]
         try:
             if str(out) == "-":
-                outcome = export_write(project=project, spec=spec, out=self.stdout._out.buffer)
+                outcome = export_write(project=project, spec=spec, out=sys.stdout.buffer)
             else:
                 with out.open("wb") as fh:
                     outcome = export_write(project=project, spec=spec, out=fh)
