@@ -1,5 +1,6 @@
 from django.urls import path
 
+from backend.web.dashboard import project_dashboard_page
 from backend.web.views import (
     item_annotate_page,
     item_page,
@@ -12,6 +13,7 @@ urlpatterns = [
     path("", projects_page, name="web-projects"),
     path("projects/<int:project_id>/", project_page, name="web-project"),
     path("projects/<int:project_id>/annotate/", project_annotate_page, name="web-project-annotate"),
+    path("projects/<int:project_id>/dashboard/", project_dashboard_page, name="web-dashboard"),
     path("items/<int:item_id>/", item_page, name="web-item"),
     path("items/<int:item_id>/annotate/", item_annotate_page, name="web-item-annotate"),
 ]

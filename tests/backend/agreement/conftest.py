@@ -10,7 +10,12 @@ from backend.annotations.models import Annotation, Segment
 from backend.audio.models import AudioItem
 from backend.projects.models import Membership, Project
 from backend.users.models import User
-from tests.factories import AnnotationFactory, AudioItemFactory, MembershipFactory, UserFactory
+from tests.factories import (
+    AnnotationFactory,
+    AudioItemFactory,
+    MembershipFactory,
+    UserFactory,
+)
 
 Submit = Callable[..., Annotation]
 

@@ -76,7 +76,11 @@ def test_segments_of_different_labels_never_merge_and_low_overlap_stays_apart():
     people = [_a(1, None, ("dog", 0.0, 10.0)), _a(2, None, ("bird", 0.0, 10.0)),
               _a(3, None, ("dog", 9.0, 12.0))]  # fmt: skip
     out = segment_consensus(people, min_iou=0.3)
-    assert sorted((s.label, s.support) for s in out) == [("bird", 1), ("dog", 1), ("dog", 1)]
+    assert sorted((s.label, s.support) for s in out) == [
+        ("bird", 1),
+        ("dog", 1),
+        ("dog", 1),
+    ]
 
 
 def test_item_consensus_collects_everything():

@@ -201,7 +201,11 @@ def _random_segments(seed: int, units: int, raters: int, labels: int, per: int, 
     arr = np.array(rows, dtype=float).reshape(-1, 5)
     segments = Segments(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
                         arr[:, 2].astype(np.int64), arr[:, 3], arr[:, 4], labels)  # fmt: skip
-    return segments, np.array(judged_u, dtype=np.int64), np.array(judged_r, dtype=np.int64)
+    return (
+        segments,
+        np.array(judged_u, dtype=np.int64),
+        np.array(judged_r, dtype=np.int64),
+    )
 
 
 def _events(segments: Segments, unit: int, rater: int) -> list[dict]:

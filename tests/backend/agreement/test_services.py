@@ -60,7 +60,11 @@ def test_refresh_computes_the_report_with_known_figures(project, labelled, team)
                                              "iou": 0.3333}  # fmt: skip
     # the most disputed items: all differ, then two against one, then the dog disagreement
     disputed = [(d["item_id"], d["score"]) for d in data["disputed_items"]]
-    assert disputed == [(labelled[4].pk, 1.0), (labelled[2].pk, 0.6667), (labelled[0].pk, 0.25)]
+    assert disputed == [
+        (labelled[4].pk, 1.0),
+        (labelled[2].pk, 0.6667),
+        (labelled[0].pk, 0.25),
+    ]
     assert data["disputed_items"][0]["name"] == "rec4.wav"
     # per annotator: lead times and agreement with the majority
     rows = {r["username"]: r for r in data["annotators"]}
