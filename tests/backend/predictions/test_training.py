@@ -24,7 +24,6 @@ from backend.audio.models import AudioItem
 from backend.predictions import services
 from backend.predictions.models import ModelVersion, Prediction, TrainingRun
 from backend.predictions.services import (
-    training_cancel,
     training_finish,
     training_progress,
     training_reap,
@@ -115,18 +114,22 @@ def test_a_requested_run_trains_stores_a_model_predictions_and_the_queue_order(
     # then the request went to the ML worker by storage key, naming the labelled audio
     assert [(r, a) for r, a, _ in sent] == [(run_id, 1)]
     request = json.loads(default_storage.open(sent[0][2]).read())
-    assert request["group"] == "pitch" and len(request["train"]) == 8
-    assert len(request["predict"]) == 4 and request["ranking"] == "uncertainty"
+    assert request["group"] == "pitch"
+    assert len(request["train"]) == 8
+    assert len(request["predict"]) == 4
+    assert request["ranking"] == "uncertainty"
     # when the worker runs it
     outcome_key = run_worker_in_process(media_root, sent)
     run = TrainingRun.objects.get(pk=run_id)
-    assert run.state == TrainingRun.State.RUNNING and run.heartbeat_at is not None
+    assert run.state == TrainingRun.State.RUNNING
+    assert run.heartbeat_at is not None
     training_finish(run_id=run_id, attempt=1, outcome_key=outcome_key)
     # then the run succeeded with a model version, predictions and a queue order
     body = client.get(f"/api/training-runs/{run_id}/").json()
     assert body["state"] == "succeeded", body["error"]
     version = ModelVersion.objects.get(pk=body["model_version"])
-    assert version.version == 1 and version.trained_on["counts"] == {"low": 4, "high": 4}
+    assert version.version == 1
+    assert version.trained_on["counts"] == {"low": 4, "high": 4}
     assert version.metrics["held_out"]["accuracy"] is not None
     unfinished = AudioItem.objects.filter(project=ml_project, submitted_annotations=0)
     predictions = Prediction.objects.filter(model_version=version)
@@ -158,7 +161,8 @@ def test_too_few_labels_is_a_clear_error_and_no_run(client_for, manager, project
     response = client_for(manager).post(f"/api/projects/{project.pk}/training-runs/")
     assert response.status_code == 400
     assert "not enough labels" in response.json()["error"]["message"]
-    assert not TrainingRun.objects.exists() and sent == []
+    assert not TrainingRun.objects.exists()
+    assert sent == []
 
 
 def test_cancel_ends_the_run_and_leaves_a_marker_for_the_worker(
@@ -201,7 +205,8 @@ def test_the_reaper_resends_a_silent_run_once_then_fails_it(manager, ml_project,
     )
     assert training_reap() == 1
     run.refresh_from_db()
-    assert run.state == "failed" and "stopped reporting" in run.error
+    assert run.state == "failed"
+    assert "stopped reporting" in run.error
     assert training_reap() == 0
 
 
