@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 from django.urls import get_resolver
 
+from backend.audio.models import StorageConnection
 from backend.audio.services import IngestSource, items_ingest
 from backend.projects.models import Membership
 from tests.audio_gen import write_tone
@@ -91,6 +92,13 @@ def _cases(project_id: int, item_id: int, others_annotation_id: int, member_id: 
         Case("get", f"/api/exports/{p}/", None, (404, 403, 403, 200)),
         # the export has not run: the manager hears the file does not exist yet
         Case("get", f"/api/exports/{p}/download/", None, (404, 403, 403, 409)),
+        # storage connections: managers only (the connection id equals the project id here);
+        # the folder is not among EARMARK_FOLDER_ROOTS, so a sync is a 400 connection_failed
+        Case("get", f"/api/projects/{p}/connections/", None, (404, 403, 403, 200)),
+        Case("post", f"/api/projects/{p}/connections/", {}, (404, 403, 403, 400)),
+        Case("get", f"/api/connections/{p}/", None, (404, 403, 403, 200)),
+        Case("post", f"/api/connections/{p}/sync/", None, (404, 403, 403, 400)),
+        Case("delete", f"/api/connections/{p}/", None, (404, 403, 403, 204)),
         Case("delete", f"/api/items/{i}/", None, (404, 403, 403, 204)),
         Case("delete", f"/api/projects/{p}/", None, (404, 403, 403, 204)),
     ]  # fmt: skip
@@ -118,6 +126,9 @@ def test_permission_matrix(client_for, project, stored_item, role, case_index):
     if role != "outsider":
         Membership.objects.create(project=project, user=user, role=role)
     case = _cases(project.pk, item.pk, others.pk, owner.pk)[case_index]
+    StorageConnection.objects.create(
+        pk=project.pk, project=project, name="field", kind="folder", root="/srv/not-allowed"
+    )
     # when they call the endpoint
     response = getattr(client_for(user), case.method)(case.url, case.body, format=case.fmt)
     # then the answer is the one the contract gives their role
