@@ -10,8 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -48,12 +47,14 @@ class ExportFilters:
     annotators: tuple[str, ...] = ()
     updated_after: dt.datetime | None = None
     updated_before: dt.datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The annotation states were a format's default, not asked for: items with no kept
+    # annotation are still listed (a task without annotations is still a task).
+    default_states: bool = False
 
     @property
     def narrows_annotations(self) -> bool:
         return bool(
-            self.annotation_states
+            (self.annotation_states and not self.default_states)
             or self.labels
             or self.annotators
             or self.updated_after
@@ -137,12 +138,14 @@ def export_items(
     source: str = Source.ALL,
     model_version: ModelVersion | None = None,
     filters: ExportFilters | None = None,
+    with_predictions: bool = True,
     page_items: int = PAGE_ITEMS,
 ) -> Iterator[ItemRecord]:
     """The project's items in id order with what ``source`` and ``filters`` keep.
 
-    Without annotation filters and with source "all" every item is listed (native exports
-    are lossless); otherwise items with nothing kept are left out.
+    Without annotation filters and with source "all" every item is listed, with its
+    predictions of every model when ``with_predictions`` (native exports are lossless);
+    otherwise items with nothing kept are left out.
     """
     filters = filters or ExportFilters()
     items = AudioItem.objects.filter(project=project)
@@ -175,7 +178,7 @@ def export_items(
             by_item_ann = _annotation_records(annotations, project.pk, first, last_id, labels)
             by_item_pred = (
                 _predictions(project, first, last_id, None)
-                if source == Source.ALL and not filters.narrows_annotations
+                if with_predictions and keep_empty
                 else {}
             )
         for (

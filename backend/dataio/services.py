@@ -1222,9 +1222,11 @@ def export_filters(raw: dict[str, Any], *, fmt: str) -> selectors.ExportFilters:
             "bad annotation state",
             fields={"filters.annotation_state": [f"must be in {Annotation.State.values}"]},
         )
-    if not states and fmt != ExportJob.Format.NATIVE:
+    default_states = not states and fmt != ExportJob.Format.NATIVE
+    if default_states:
         states = (Annotation.State.SUBMITTED,)
     return selectors.ExportFilters(
+        default_states=default_states,
         item_states=item_states,
         annotation_states=states,
         labels=_as_tuple(raw.get("label"), "filters.label"),
@@ -1301,7 +1303,11 @@ def export_write(
     counting = _Counting(on_progress)
     items = counting(
         selectors.export_items(
-            project=project, source=spec.source, model_version=spec.model_version, filters=filters
+            project=project,
+            source=spec.source,
+            model_version=spec.model_version,
+            filters=filters,
+            with_predictions=spec.fmt in (ExportJob.Format.NATIVE, ExportJob.Format.LABEL_STUDIO),
         )
     )
     names = selectors.model_names(project=project)
