@@ -1,6 +1,7 @@
 from django.urls import path
 
 from backend.web.dashboard import project_dashboard_page
+from backend.web.training import training_cancel_view, training_start_view
 from backend.web.views import (
     item_annotate_page,
     item_page,
@@ -14,6 +15,16 @@ urlpatterns = [
     path("projects/<int:project_id>/", project_page, name="web-project"),
     path("projects/<int:project_id>/annotate/", project_annotate_page, name="web-project-annotate"),
     path("projects/<int:project_id>/dashboard/", project_dashboard_page, name="web-dashboard"),
+    path(
+        "projects/<int:project_id>/training/start/",
+        training_start_view,
+        name="web-training-start",
+    ),
+    path(
+        "projects/<int:project_id>/training/<int:run_id>/cancel/",
+        training_cancel_view,
+        name="web-training-cancel",
+    ),
     path("items/<int:item_id>/", item_page, name="web-item"),
     path("items/<int:item_id>/annotate/", item_annotate_page, name="web-item-annotate"),
 ]

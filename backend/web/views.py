@@ -15,6 +15,7 @@ from backend.projects.models import Project
 from backend.projects.selectors import project_access, project_list_for_user, role_lookup
 from backend.users.models import User
 from backend.web.selectors import progress_by_project
+from backend.web.training import training_panel
 
 _PAGE = 100
 
@@ -62,6 +63,7 @@ def project_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "more": len(items) > _PAGE,
             "counts": item_counts_by_state(project=access.project),
             "progress": progress[access.project.pk],
+            **training_panel(access),
         },
     )
 

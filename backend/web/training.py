@@ -1,0 +1,78 @@
+"""The training panel of the project page: latest runs and models, start and cancel buttons.
+
+Buttons post to these views (managers only), which call the same services as the REST API and
+send the browser back to the project page; while a run is active the panel polls the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from backend.common.exceptions import ApplicationError, NotFound, PermissionDeniedError
+from backend.predictions.models import TrainingRun
+from backend.predictions.selectors import model_version_list, training_run_list
+from backend.predictions.services import training_cancel, training_start
+from backend.projects.models import Membership
+from backend.projects.selectors import ProjectAccess, project_access
+from backend.users.models import User
+
+_RUNS = 5
+
+
+def training_panel(access: ProjectAccess) -> dict[str, Any]:
+    """Template context for ``web/_training.html``."""
+    runs = list(training_run_list(project=access.project).order_by("-id")[:_RUNS])
+    return {
+        "training_runs": runs,
+        "training_active": any(r.state in ("queued", "running") for r in runs),
+        "latest_model": model_version_list(project=access.project).order_by("-version").first(),
+        "can_train": access.is_manager,
+    }
+
+
+def _manager(request: HttpRequest, project_id: int) -> tuple[User, ProjectAccess]:
+    user = request.user
+    assert isinstance(user, User)
+    try:
+        access = project_access(user=user, project_id=project_id, minimum=Membership.Role.MANAGER)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(exc.message) from exc
+    return user, access
+
+
+@login_required
+@require_POST
+def training_start_view(request: HttpRequest, project_id: int) -> HttpResponse:
+    user, access = _manager(request, project_id)
+    try:
+        run = training_start(project=access.project, user=user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Training run {run.pk} is queued.")
+    return redirect("web-project", project_id=project_id)
+
+
+@login_required
+@require_POST
+def training_cancel_view(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
+    _, access = _manager(request, project_id)
+    run = TrainingRun.objects.filter(pk=run_id, project=access.project).first()
+    if run is None:
+        raise Http404(f"training run {run_id} is not in this project")
+    try:
+        training_cancel(run=run)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Training run {run.pk} is cancelled.")
+    return redirect("web-project", project_id=project_id)
