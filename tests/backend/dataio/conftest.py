@@ -7,8 +7,14 @@ from typing import Any
 import pytest
 
 from backend.dataio.formats.records import Record
-from backend.dataio.services import ImportOptions, ImportReport, read_records, records_import
-from backend.dataio.services import ExportSpec, export_write
+from backend.dataio.services import (
+    ExportSpec,
+    ImportOptions,
+    ImportReport,
+    export_write,
+    read_records,
+    records_import,
+)
 from backend.projects.models import Project
 from backend.users.models import User
 

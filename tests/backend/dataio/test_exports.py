@@ -27,16 +27,24 @@ def labelled(project):
     one = AudioItemFactory(project=project, external_id="one", original_name="one.wav")
     two = AudioItemFactory(project=project, external_id="two", original_name="two.wav")
     alice, bob, carol = (UserFactory(username=n) for n in ("alice", "bob", "carol"))
-    a = AnnotationFactory(item=one, annotator=alice, state="submitted", clip_labels={"scene": ["park"]})
+    a = AnnotationFactory(
+        item=one, annotator=alice, state="submitted", clip_labels={"scene": ["park"]}
+    )
     SegmentFactory(annotation=a, start_s=1.0, end_s=2.0, label="dog", low_hz=50.0, high_hz=900.0)
-    b = AnnotationFactory(item=one, annotator=bob, state="submitted", clip_labels={"scene": ["park"]})
+    b = AnnotationFactory(
+        item=one, annotator=bob, state="submitted", clip_labels={"scene": ["park"]}
+    )
     SegmentFactory(annotation=b, start_s=1.1, end_s=2.1, label="dog")
     AnnotationFactory(item=two, annotator=carol, state="draft", clip_labels={"scene": ["home"]})
     Review.objects.create(annotation=a, reviewer=carol, verdict="accepted")
     Annotation.objects.filter(pk=a.pk).update(review_state="accepted")
     mv = ModelVersion.objects.create(project=project, version=3, kind="clip_cnn")
-    Prediction.objects.create(item=two, model_version=mv, clip_scores={"scene": {"home": 0.8, "park": 0.2}},
-                              segments=[{"start_s": 0.0, "end_s": 1.0, "label": "bird", "score": 0.6}])  # fmt: skip
+    Prediction.objects.create(
+        item=two,
+        model_version=mv,
+        clip_scores={"scene": {"home": 0.8, "park": 0.2}},
+        segments=[{"start_s": 0.0, "end_s": 1.0, "label": "bird", "score": 0.6}],
+    )
     return {"one": one, "two": two, "mv": mv}
 
 
@@ -52,9 +60,16 @@ def test_native_export_is_lossless(project, labelled):
     assert (mv["type"], mv["version"], mv["kind"]) == ("model_version", 3, "clip_cnn")
     assert [a["annotator"] for a in one["annotations"]] == ["alice", "bob"]
     assert one["annotations"][0]["segments"][0] == {
-        "start_s": 1.0, "end_s": 2.0, "label": "dog", "low_hz": 50.0, "high_hz": 900.0, "text": "",
-    }  # fmt: skip
-    assert one["annotations"][0]["reviews"] == [{"reviewer": "carol", "verdict": "accepted", "comment": ""}]
+        "start_s": 1.0,
+        "end_s": 2.0,
+        "label": "dog",
+        "low_hz": 50.0,
+        "high_hz": 900.0,
+        "text": "",
+    }
+    assert one["annotations"][0]["reviews"] == [
+        {"reviewer": "carol", "verdict": "accepted", "comment": ""}
+    ]
     assert two["annotations"][0]["state"] == "draft"
     assert two["predictions"][0]["model_version"] == 3
 
@@ -63,13 +78,20 @@ def test_csv_keeps_times_and_only_submitted_by_default(project, labelled):
     rows = _csv(run_export(project, "csv"))
     assert {r["source"] for r in rows} == {"alice", "bob"}
     seg = next(r for r in rows if r["kind"] == "segment" and r["source"] == "alice")
-    assert (seg["start_s"], seg["end_s"], seg["low_hz"], seg["high_hz"]) == ("1.0", "2.0", "50.0", "900.0")
+    assert (seg["start_s"], seg["end_s"], seg["low_hz"], seg["high_hz"]) == (
+        "1.0",
+        "2.0",
+        "50.0",
+        "900.0",
+    )
     drafts = _csv(run_export(project, "csv", filters={"annotation_state": ["draft"]}))
     assert {r["source"] for r in drafts} == {"carol"}
 
 
 def test_filters_by_annotator_label_and_item_state(project, labelled):
-    assert {r["source"] for r in _csv(run_export(project, "csv", filters={"annotator": "bob"}))} == {"bob"}
+    assert {
+        r["source"] for r in _csv(run_export(project, "csv", filters={"annotator": "bob"}))
+    } == {"bob"}
     labels = {r["label"] for r in _csv(run_export(project, "csv", filters={"label": "dog"}))}
     assert labels == {"dog", "park"}  # annotations that use the label, whole
     assert _csv(run_export(project, "csv", filters={"item_state": ["failed"]})) == []
@@ -79,7 +101,10 @@ def test_filters_by_annotator_label_and_item_state(project, labelled):
 
 def test_date_filters(project, labelled):
     assert _csv(run_export(project, "csv", filters={"updated_after": "2999-01-01"})) == []
-    assert len(_csv(run_export(project, "csv", filters={"updated_before": "2999-01-01T00:00:00Z"}))) == 4
+    assert (
+        len(_csv(run_export(project, "csv", filters={"updated_before": "2999-01-01T00:00:00Z"})))
+        == 4
+    )
 
 
 def test_bad_filters_and_sources(project, labelled):
@@ -114,9 +139,13 @@ def test_predictions_source(project, labelled):
     rows = _csv(run_export(project, "csv", source="predictions", model_version=labelled["mv"]))
     assert {r["source"] for r in rows} == {"model:clip_cnn-v3"}
     assert {(r["kind"], r["label"], r["score"]) for r in rows} == {
-        ("clip", "home", "0.8"), ("clip", "park", "0.2"), ("segment", "bird", "0.6"),
-    }  # fmt: skip
-    tasks = json.loads(run_export(project, "label_studio", source="predictions", model_version=labelled["mv"]))
+        ("clip", "home", "0.8"),
+        ("clip", "park", "0.2"),
+        ("segment", "bird", "0.6"),
+    }
+    tasks = json.loads(
+        run_export(project, "label_studio", source="predictions", model_version=labelled["mv"])
+    )
     assert tasks[0]["predictions"][0]["model_version"] == "clip_cnn-v3"
 
 
@@ -132,7 +161,13 @@ def test_raven_and_audacity_zips_have_one_file_per_recording(project, labelled):
     with zipfile.ZipFile(io.BytesIO(run_export(project, "raven"))) as zf:
         assert zf.namelist() == ["one.Table.1.selections.txt"]
         table = zf.read("one.Table.1.selections.txt").decode().splitlines()
-    assert table[0].split("\t")[:5] == ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)"]
+    assert table[0].split("\t")[:5] == [
+        "Selection",
+        "View",
+        "Channel",
+        "Begin Time (s)",
+        "End Time (s)",
+    ]
     assert len(table) == 3
     with zipfile.ZipFile(io.BytesIO(run_export(project, "audacity"))) as zf:
         text = zf.read("one.txt").decode()
@@ -143,7 +178,9 @@ def test_raven_and_audacity_zips_have_one_file_per_recording(project, labelled):
 def stored(project, media_root, tmp_path, django_capture_on_commit_callbacks):
     path = write_tone(tmp_path / "song.wav", duration_s=3.0)
     with django_capture_on_commit_callbacks(execute=True):
-        (outcome,) = items_ingest(project=project, sources=[IngestSource(name="song.wav", path=path)], uploaded_by=None)
+        (outcome,) = items_ingest(
+            project=project, sources=[IngestSource(name="song.wav", path=path)], uploaded_by=None
+        )
     item = outcome.item
     annotation = AnnotationFactory(item=item, state="submitted", clip_labels={"scene": ["park"]})
     SegmentFactory(annotation=annotation, start_s=0.5, end_s=1.5, label="dog")
@@ -162,7 +199,9 @@ def test_audiofolder_recordings(project, stored):
 
 
 def test_audiofolder_clips_cut_per_segment(project, stored):
-    with zipfile.ZipFile(io.BytesIO(run_export(project, "audiofolder", options={"audiofolder": "clips"}))) as zf:
+    with zipfile.ZipFile(
+        io.BytesIO(run_export(project, "audiofolder", options={"audiofolder": "clips"}))
+    ) as zf:
         meta = _csv(zf.read("metadata.csv"))
         clip = zf.read(meta[0]["file_name"])
     assert (meta[0]["label"], meta[0]["start_s"], meta[0]["end_s"]) == ("dog", "0.5", "1.5")

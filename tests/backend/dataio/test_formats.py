@@ -5,7 +5,15 @@ from __future__ import annotations
 import io
 import json
 
-from backend.dataio.formats import csv_rows, label_studio, manifest, native, parse, predictions, tables
+from backend.dataio.formats import (
+    csv_rows,
+    label_studio,
+    manifest,
+    native,
+    parse,
+    predictions,
+    tables,
+)
 from backend.dataio.formats.records import (
     AnnotationRecord,
     ItemRecord,
@@ -30,7 +38,10 @@ def test_json_array_is_read_element_by_element_across_chunks():
 
 
 def test_json_array_accepts_json_lines_and_a_single_object():
-    assert [v for _, v in parse.iter_json_array(io.StringIO('{"a": 1}\n{"a": 2}\n'))] == [{"a": 1}, {"a": 2}]
+    assert [v for _, v in parse.iter_json_array(io.StringIO('{"a": 1}\n{"a": 2}\n'))] == [
+        {"a": 1},
+        {"a": 2},
+    ]
     assert [v for _, v in parse.iter_json_array(io.StringIO('{\n "a": 1\n}'))] == [{"a": 1}]
 
 
@@ -49,7 +60,11 @@ def test_native_bad_lines_name_row_and_field():
         for x in [
             {"type": "earmark", "version": 1, "project": {"name": "p"}},
             {"type": "item", "sha256": "a", "duration_s": "long"},
-            {"type": "item", "external_id": "x", "annotations": [{"state": "done", "segments": [{"start_s": 1}]}]},
+            {
+                "type": "item",
+                "external_id": "x",
+                "annotations": [{"state": "done", "segments": [{"start_s": 1}]}],
+            },
             {"type": "model_version", "version": 0, "kind": "k"},
             {"type": "widget"},
             [1, 2],
@@ -66,7 +81,12 @@ def test_native_bad_lines_name_row_and_field():
 
 
 def test_native_item_needs_an_identity():
-    text = json.dumps({"type": "earmark", "version": 1, "project": {}}) + "\n" + json.dumps({"type": "item"}) + "\n"
+    text = (
+        json.dumps({"type": "earmark", "version": 1, "project": {}})
+        + "\n"
+        + json.dumps({"type": "item"})
+        + "\n"
+    )
     assert _errors(records(native.read, text)) == [(2, "external_id")]
 
 
@@ -76,7 +96,8 @@ def test_native_item_needs_an_identity():
 def test_manifest_csv_rows_with_metadata_labels_and_segments():
     text = (
         "path,external_id,site,clip_labels,segments,annotator\n"
-        'a/1.wav,,north,scene=park;tags=speech|music,"[{""start_s"": 1, ""end_s"": 2, ""label"": ""dog""}]",ann\n'
+        "a/1.wav,,north,scene=park;tags=speech|music,"
+        '"[{""start_s"": 1, ""end_s"": 2, ""label"": ""dog""}]",ann\n'
         "a/2.wav,two,south,,,\n"
     )
     one, two = records(manifest.read, text)
@@ -106,8 +127,12 @@ def test_manifest_bad_input():
         "e.wav,1\n"  # too few cells
     )
     assert _errors(records(manifest.read, csv_text)) == [
-        (2, "path"), (3, "duration_s"), (4, "segments"), (5, "clip_labels"), (6, ""),
-    ]  # fmt: skip
+        (2, "path"),
+        (3, "duration_s"),
+        (4, "segments"),
+        (5, "clip_labels"),
+        (6, ""),
+    ]
     assert _errors(records(manifest.read, "name,site\nx,y\n")) == [(1, "path")]
     assert _errors(records(manifest.read, '{"path": "a"}\n{"path": \n[1]\n')) == [(2, ""), (3, "")]
 
@@ -124,35 +149,82 @@ def _ls_task():
                 "completed_by": {"email": "ann@example.org"},
                 "lead_time": 12.5,
                 "result": [
-                    {"id": "r1", "from_name": "label", "to_name": "audio", "type": "labels",
-                     "original_length": 9.5, "value": {"start": 1, "end": 2, "labels": ["dog"]}},
-                    {"id": "r1", "from_name": "note", "to_name": "audio", "type": "textarea",
-                     "value": {"start": 1, "end": 2, "text": ["barks"]}},
-                    {"id": "r2", "from_name": "kind", "to_name": "audio", "type": "choices",
-                     "value": {"start": 3, "end": 4, "choices": ["bird"]}},
-                    {"id": "c", "from_name": "place", "to_name": "audio", "type": "choices",
-                     "value": {"choices": ["park"]}},
-                    {"id": "x", "from_name": "stars", "to_name": "audio", "type": "rating",
-                     "value": {"rating": 3}},
-                    {"id": "t", "from_name": "summary", "to_name": "audio", "type": "textarea",
-                     "value": {"text": ["nice"]}},
+                    {
+                        "id": "r1",
+                        "from_name": "label",
+                        "to_name": "audio",
+                        "type": "labels",
+                        "original_length": 9.5,
+                        "value": {"start": 1, "end": 2, "labels": ["dog"]},
+                    },
+                    {
+                        "id": "r1",
+                        "from_name": "note",
+                        "to_name": "audio",
+                        "type": "textarea",
+                        "value": {"start": 1, "end": 2, "text": ["barks"]},
+                    },
+                    {
+                        "id": "r2",
+                        "from_name": "kind",
+                        "to_name": "audio",
+                        "type": "choices",
+                        "value": {"start": 3, "end": 4, "choices": ["bird"]},
+                    },
+                    {
+                        "id": "c",
+                        "from_name": "place",
+                        "to_name": "audio",
+                        "type": "choices",
+                        "value": {"choices": ["park"]},
+                    },
+                    {
+                        "id": "x",
+                        "from_name": "stars",
+                        "to_name": "audio",
+                        "type": "rating",
+                        "value": {"rating": 3},
+                    },
+                    {
+                        "id": "t",
+                        "from_name": "summary",
+                        "to_name": "audio",
+                        "type": "textarea",
+                        "value": {"text": ["nice"]},
+                    },
                 ],
             },
             {"completed_by": 3, "was_cancelled": True, "result": []},
         ],
         "predictions": [
-            {"model_version": "birdnet", "score": 0.5, "result": [
-                {"id": "p", "from_name": "label", "to_name": "audio", "type": "labels", "score": 0.9,
-                 "value": {"start": 0.5, "end": 1.5, "labels": ["bird"]}},
-                {"from_name": "scene", "to_name": "audio", "type": "choices",
-                 "value": {"choices": ["street"]}},
-            ]},
+            {
+                "model_version": "birdnet",
+                "score": 0.5,
+                "result": [
+                    {
+                        "id": "p",
+                        "from_name": "label",
+                        "to_name": "audio",
+                        "type": "labels",
+                        "score": 0.9,
+                        "value": {"start": 0.5, "end": 1.5, "labels": ["bird"]},
+                    },
+                    {
+                        "from_name": "scene",
+                        "to_name": "audio",
+                        "type": "choices",
+                        "value": {"choices": ["street"]},
+                    },
+                ],
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def test_label_studio_maps_regions_choices_text_and_reports_the_rest():
-    out = records(label_studio.read, json.dumps([_ls_task()]), clip_groups={"scene": ["park", "street"]})
+    out = records(
+        label_studio.read, json.dumps([_ls_task()]), clip_groups={"scene": ["park", "street"]}
+    )
     unmapped = [r.what for r in out if isinstance(r, Unmapped)]
     (item,) = [r for r in out if isinstance(r, ItemRecord)]
     assert item.external_id == "/data/upload/1/rec.wav"
@@ -162,7 +234,10 @@ def test_label_studio_maps_regions_choices_text_and_reports_the_rest():
     assert done.annotator == "ann@example.org"
     assert done.lead_time_s == 12.5
     assert done.clip_labels == {"scene": ["park"]}  # "place" mapped by its labels
-    assert done.segments == (SegmentRecord(1.0, 2.0, "dog", text="barks"), SegmentRecord(3.0, 4.0, "bird"))
+    assert done.segments == (
+        SegmentRecord(1.0, 2.0, "dog", text="barks"),
+        SegmentRecord(3.0, 4.0, "bird"),
+    )
     assert (skipped.annotator, skipped.state) == ("label-studio-3", "skipped")
     (pred,) = item.predictions
     assert pred.model_name == "birdnet"
@@ -175,13 +250,28 @@ def test_label_studio_maps_regions_choices_text_and_reports_the_rest():
 def test_label_studio_bad_input():
     tasks = [
         {"data": {}},
-        {"data": {"audio": "a.wav"}, "annotations": [{"result": [
-            {"id": "r", "type": "labels", "value": {"start": "x", "end": 2, "labels": ["dog"]}},
-            {"id": "q", "type": "labels", "value": {"start": 1, "end": 2, "labels": "dog"}},
-        ]}]},
+        {
+            "data": {"audio": "a.wav"},
+            "annotations": [
+                {
+                    "result": [
+                        {
+                            "id": "r",
+                            "type": "labels",
+                            "value": {"start": "x", "end": 2, "labels": ["dog"]},
+                        },
+                        {
+                            "id": "q",
+                            "type": "labels",
+                            "value": {"start": 1, "end": 2, "labels": "dog"},
+                        },
+                    ]
+                }
+            ],
+        },
         {"data": {"audio": "b.wav"}, "annotations": "none"},
         "task",
-    ]  # fmt: skip
+    ]
     errors = _errors(records(label_studio.read, json.dumps(tasks)))
     assert (1, "data.audio") in errors
     assert (2, "annotations.0.result.0.value.start") in errors
@@ -192,14 +282,22 @@ def test_label_studio_bad_input():
 
 def test_label_studio_writer_round_trips_through_the_reader():
     item = ItemRecord(
-        row=1, external_id="e1", storage_key="a/b.wav", original_name="b.wav", duration_s=5.0,
+        row=1,
+        external_id="e1",
+        storage_key="a/b.wav",
+        original_name="b.wav",
+        duration_s=5.0,
         metadata={"site": "x"},
         annotations=(
-            AnnotationRecord("ann", clip_labels={"scene": ["park"]},
-                             segments=(SegmentRecord(1.0, 2.0, "dog", text="t"),), lead_time_s=3.0),
+            AnnotationRecord(
+                "ann",
+                clip_labels={"scene": ["park"]},
+                segments=(SegmentRecord(1.0, 2.0, "dog", text="t"),),
+                lead_time_s=3.0,
+            ),
             AnnotationRecord("other", state="skipped"),
         ),
-    )  # fmt: skip
+    )
     buf = io.StringIO()
     label_studio.write(buf, [item], model_names={})
     (back,) = [r for r in records(label_studio.read, buf.getvalue()) if isinstance(r, ItemRecord)]
@@ -210,7 +308,8 @@ def test_label_studio_writer_round_trips_through_the_reader():
 # --- Raven and Audacity ---------------------------------------------------------------------
 
 RAVEN = (
-    "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
+    "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\t"
+    "Low Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
     "1\tWaveform 1\t1\t1.0\t2.0\t100\t2000\tdog\n"
     "1\tSpectrogram 1\t1\t1.0\t2.0\t100\t2000\tdog\n"
     "2\tSpectrogram 1\t1\t3.5\t4.0\t\t\tbird\n"
@@ -239,12 +338,18 @@ def test_raven_multi_file_table_groups_by_begin_file():
 
 def test_raven_bad_input():
     assert _errors(records(tables.read_raven, "", target="x")) == [(1, "")]
-    assert _errors(records(tables.read_raven, "Begin Time (s)\tLabel\n", target="x")) == [(1, "End Time (s)")]
-    assert _errors(records(tables.read_raven, "Begin Time (s)\tEnd Time (s)\n", target="x")) == [(1, "label")]
+    assert _errors(records(tables.read_raven, "Begin Time (s)\tLabel\n", target="x")) == [
+        (1, "End Time (s)")
+    ]
+    assert _errors(records(tables.read_raven, "Begin Time (s)\tEnd Time (s)\n", target="x")) == [
+        (1, "label")
+    ]
     bad = "Begin Time (s)\tEnd Time (s)\tLabel\nx\t2\tdog\n1\t2\t\n1\n"
     assert _errors(records(tables.read_raven, bad, target="x")) == [
-        (2, "Begin Time (s)"), (3, "Label"), (4, ""),
-    ]  # fmt: skip
+        (2, "Begin Time (s)"),
+        (3, "Label"),
+        (4, ""),
+    ]
 
 
 def test_audacity_labels_with_frequency_lines():
@@ -263,12 +368,18 @@ def test_audacity_labels_with_frequency_lines():
 def test_audacity_bad_input():
     text = "\\\t1\t2\n1.0\tdog\nx\t2\tdog\n1\t2\tdog\n\\\tlow\t9\n"
     assert _errors(records(tables.read_audacity, text, target="r")) == [
-        (1, ""), (2, ""), (3, "start_s"), (5, "low_hz"),
-    ]  # fmt: skip
+        (1, ""),
+        (2, ""),
+        (3, "start_s"),
+        (5, "low_hz"),
+    ]
 
 
 def test_table_writers():
-    segs = [(SegmentRecord(1.0, 2.5, "dog", 100.0, 900.0), "ann"), (SegmentRecord(3.0, 4.0, "bird"), "b")]
+    segs = [
+        (SegmentRecord(1.0, 2.5, "dog", 100.0, 900.0), "ann"),
+        (SegmentRecord(3.0, 4.0, "bird"), "b"),
+    ]
     raven = tables.raven_table(segs)
     back = records(tables.read_raven, raven, target="r")
     assert back[0].annotations[0].segments == tuple(s for s, _ in segs)
@@ -281,26 +392,43 @@ def test_table_writers():
 
 def test_predictions_reader_and_bad_input():
     text = (
-        json.dumps({"external_id": "a", "clip_scores": {"scene": {"park": 0.9}}, "uncertainty": 0.1}) + "\n"
-        + json.dumps({"clip_scores": {}}) + "\n"
-        + json.dumps({"sha256": "f", "clip_scores": {"scene": {"park": "high"}}}) + "\n"
-        + json.dumps({"external_id": "b", "segments": [{"start_s": 1, "end_s": 2}]}) + "\n"
+        json.dumps(
+            {"external_id": "a", "clip_scores": {"scene": {"park": 0.9}}, "uncertainty": 0.1}
+        )
+        + "\n"
+        + json.dumps({"clip_scores": {}})
+        + "\n"
+        + json.dumps({"sha256": "f", "clip_scores": {"scene": {"park": "high"}}})
+        + "\n"
+        + json.dumps({"external_id": "b", "segments": [{"start_s": 1, "end_s": 2}]})
+        + "\n"
         + "nope\n"
-    )  # fmt: skip
+    )
     out = records(predictions.read, text)
     ok = [r for r in out if isinstance(r, ItemRecord)]
     assert ok[0].predictions[0].clip_scores == {"scene": {"park": 0.9}}
     assert _errors(out) == [
-        (2, "external_id"), (3, "clip_scores.scene.park"), (4, "segments.0.label"), (5, ""),
-    ]  # fmt: skip
+        (2, "external_id"),
+        (3, "clip_scores.scene.park"),
+        (4, "segments.0.label"),
+        (5, ""),
+    ]
 
 
 def test_csv_has_one_row_per_clip_label_and_per_segment_with_times():
     item = ItemRecord(
-        row=1, external_id="e", original_name="a.wav", duration_s=3.0,
-        annotations=(AnnotationRecord("ann", clip_labels={"tags": ["speech", "music"]},
-                                      segments=(SegmentRecord(0.25, 1.5, "dog", text="x"),)),),
-    )  # fmt: skip
+        row=1,
+        external_id="e",
+        original_name="a.wav",
+        duration_s=3.0,
+        annotations=(
+            AnnotationRecord(
+                "ann",
+                clip_labels={"tags": ["speech", "music"]},
+                segments=(SegmentRecord(0.25, 1.5, "dog", text="x"),),
+            ),
+        ),
+    )
     buf = io.StringIO()
     csv_rows.write(buf, [item], model_names={})
     lines = buf.getvalue().splitlines()

@@ -24,10 +24,14 @@ def folder(project, tmp_path, settings):
     for name in ("a.wav", "b.wav"):
         (root / "site" / name).write_bytes(b"RIFF")
     settings.EARMARK_FOLDER_ROOTS = (tmp_path,)
-    return StorageConnection.objects.create(project=project, name="disk", kind="folder", root=str(root))
+    return StorageConnection.objects.create(
+        project=project, name="disk", kind="folder", root=str(root)
+    )
 
 
-def test_manifest_registers_references_with_labels(project, manager, folder, django_capture_on_commit_callbacks):
+def test_manifest_registers_references_with_labels(
+    project, manager, folder, django_capture_on_commit_callbacks
+):
     text = (
         "path,site,clip_labels,segments\n"
         'site/a.wav,north,scene=park,"[{""start_s"": 1, ""end_s"": 2, ""label"": ""dog""}]"\n'
@@ -37,7 +41,12 @@ def test_manifest_registers_references_with_labels(project, manager, folder, dja
         report = run_import(project, text, "manifest", user=manager, connection_id=folder.pk)
     assert (report.created, report.error_count) == (2, 0)
     a = AudioItem.objects.get(external_id="site/a.wav")
-    assert (a.connection_id, a.storage_key, a.state, a.metadata) == (folder.pk, "site/a.wav", "pending", {"site": "north"})
+    assert (a.connection_id, a.storage_key, a.state, a.metadata) == (
+        folder.pk,
+        "site/a.wav",
+        "pending",
+        {"site": "north"},
+    )
     annotation = Annotation.objects.get(item=a)
     assert annotation.annotator == manager  # no annotator column: the importing user's
     assert annotation.clip_labels == {"scene": ["park"]}
@@ -66,7 +75,10 @@ def test_manifest_unknown_connection_fails_loudly(project, manager):
 
 
 def test_manifest_segment_times_are_checked_when_the_duration_is_given(project, manager, folder):
-    text = 'path,duration_s,segments\nsite/a.wav,1.5,"[{""start_s"": 1, ""end_s"": 2, ""label"": ""dog""}]"\n'
+    text = (
+        "path,duration_s,segments\n"
+        'site/a.wav,1.5,"[{""start_s"": 1, ""end_s"": 2, ""label"": ""dog""}]"\n'
+    )
     report = run_import(project, text, "manifest", user=manager, connection_id=folder.pk)
     assert report.errors[0]["field"] == "annotations.0.segments.0.end_s"
 
@@ -75,17 +87,49 @@ def test_label_studio_attaches_to_existing_items_and_makes_people(project, manag
     item = AudioItemFactory(project=project, external_id="/data/upload/1/rec.wav", duration_s=10)
     task = {
         "data": {"audio": "/data/upload/1/rec.wav"},
-        "annotations": [{"completed_by": {"email": "ann@x.org"}, "result": [
-            {"id": "r", "type": "labels", "from_name": "label", "to_name": "audio",
-             "value": {"start": 1, "end": 2, "labels": ["dog"]}},
-            {"id": "c", "type": "choices", "from_name": "scene", "to_name": "audio",
-             "value": {"choices": ["park"]}},
-            {"id": "z", "type": "rating", "from_name": "r", "to_name": "audio", "value": {"rating": 1}},
-        ]}],
-        "predictions": [{"model_version": "birdnet", "result": [
-            {"type": "choices", "from_name": "scene", "to_name": "audio", "score": 0.7,
-             "value": {"choices": ["street"]}}]}],
-    }  # fmt: skip
+        "annotations": [
+            {
+                "completed_by": {"email": "ann@x.org"},
+                "result": [
+                    {
+                        "id": "r",
+                        "type": "labels",
+                        "from_name": "label",
+                        "to_name": "audio",
+                        "value": {"start": 1, "end": 2, "labels": ["dog"]},
+                    },
+                    {
+                        "id": "c",
+                        "type": "choices",
+                        "from_name": "scene",
+                        "to_name": "audio",
+                        "value": {"choices": ["park"]},
+                    },
+                    {
+                        "id": "z",
+                        "type": "rating",
+                        "from_name": "r",
+                        "to_name": "audio",
+                        "value": {"rating": 1},
+                    },
+                ],
+            }
+        ],
+        "predictions": [
+            {
+                "model_version": "birdnet",
+                "result": [
+                    {
+                        "type": "choices",
+                        "from_name": "scene",
+                        "to_name": "audio",
+                        "score": 0.7,
+                        "value": {"choices": ["street"]},
+                    }
+                ],
+            }
+        ],
+    }
     report = run_import(project, json.dumps([task]), "label_studio", user=manager)
     assert (report.updated, report.error_count, len(report.unmapped)) == (1, 0, 1)
     annotation = Annotation.objects.get(item=item)
@@ -100,21 +144,39 @@ def test_label_studio_attaches_to_existing_items_and_makes_people(project, manag
 
 def test_label_studio_unknown_labels_are_errors(project, manager):
     AudioItemFactory(project=project, external_id="a.wav")
-    task = {"data": {"audio": "a.wav"}, "annotations": [{"result": [
-        {"id": "r", "type": "labels", "value": {"start": 1, "end": 2, "labels": ["whale"]}}]}]}  # fmt: skip
+    task = {
+        "data": {"audio": "a.wav"},
+        "annotations": [
+            {
+                "result": [
+                    {
+                        "id": "r",
+                        "type": "labels",
+                        "value": {"start": 1, "end": 2, "labels": ["whale"]},
+                    }
+                ]
+            }
+        ],
+    }
     report = run_import(project, json.dumps([task]), "label_studio", user=manager)
-    assert report.errors == [{
-        "row": 1, "field": "annotations.0.segments.0.label",
-        "reason": "unknown segment label 'whale'; expected one of ['bird', 'dog']",
-    }]  # fmt: skip
+    assert report.errors == [
+        {
+            "row": 1,
+            "field": "annotations.0.segments.0.label",
+            "reason": "unknown segment label 'whale'; expected one of ['bird', 'dog']",
+        }
+    ]
 
 
 def test_raven_table_adds_segments_to_the_importers_annotation(project, manager):
-    item = AudioItemFactory(project=project, original_name="XC12.wav", duration_s=10, sample_rate_hz=16000)
+    item = AudioItemFactory(
+        project=project, original_name="XC12.wav", duration_s=10, sample_rate_hz=16000
+    )
     existing = AnnotationFactory(item=item, annotator=manager, clip_labels={"scene": ["home"]})
     SegmentFactory(annotation=existing, label="bird")
     table = (
-        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tAnnotation\n"
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\t"
+        "Low Freq (Hz)\tHigh Freq (Hz)\tAnnotation\n"
         "1\tSpectrogram 1\t1\t1.0\t2.0\t100\t2000\tdog\n"
     )
     report = run_import(project, table, "raven", user=manager, name="XC12.Table.1.selections.txt")
@@ -154,21 +216,31 @@ def test_audacity_zip_of_label_files(project, manager):
 def test_audacity_not_a_zip_and_not_text(project, manager):
     report = run_import(project, b"PK\x03\x04garbage", "audacity", user=manager, name="x.txt")
     assert report.errors[0]["reason"].startswith("not a valid zip archive")
-    report = run_import(project, b"1\t2\tdog\n\xff\xfe\x00bad", "audacity", user=manager, name="x.txt")
+    report = run_import(
+        project, b"1\t2\tdog\n\xff\xfe\x00bad", "audacity", user=manager, name="x.txt"
+    )
     assert "not UTF-8" in report.errors[-1]["reason"]
 
 
 def test_predictions_import_creates_an_external_model_and_upserts(project, manager):
     AudioItemFactory(project=project, external_id="a", duration_s=10)
-    line = {"external_id": "a", "clip_scores": {"scene": {"park": 0.9, "street": 0.1}},
-            "segments": [{"start_s": 1, "end_s": 2, "label": "dog", "score": 0.8}], "uncertainty": 0.2}  # fmt: skip
+    line = {
+        "external_id": "a",
+        "clip_scores": {"scene": {"park": 0.9, "street": 0.1}},
+        "segments": [{"start_s": 1, "end_s": 2, "label": "dog", "score": 0.8}],
+        "uncertainty": 0.2,
+    }
     report = run_import(project, jsonl(line), "predictions", user=manager, model_name="birdnet-2.4")
     assert (report.updated, report.error_count) == (1, 0)
     mv = ModelVersion.objects.get()
     assert (mv.kind, mv.is_external, mv.version) == ("birdnet-2.4", True, 1)
     line["uncertainty"] = 0.5
     again = run_import(project, jsonl(line), "predictions", user=manager, model_name="birdnet-2.4")
-    assert (again.updated, ModelVersion.objects.count(), Prediction.objects.get().uncertainty) == (1, 1, 0.5)
+    assert (again.updated, ModelVersion.objects.count(), Prediction.objects.get().uncertainty) == (
+        1,
+        1,
+        0.5,
+    )
 
 
 def test_predictions_bad_labels_times_and_items(project, manager):

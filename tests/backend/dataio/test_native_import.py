@@ -10,7 +10,13 @@ from backend.predictions.models import ModelVersion, Prediction
 from backend.projects.models import Membership, Project
 from backend.users.models import User
 from tests.backend.dataio.conftest import jsonl, run_export, run_import
-from tests.factories import DEMO_SCHEMA, AnnotationFactory, AudioItemFactory, SegmentFactory, UserFactory
+from tests.factories import (
+    DEMO_SCHEMA,
+    AnnotationFactory,
+    AudioItemFactory,
+    SegmentFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -48,17 +54,29 @@ def test_native_import_creates_items_people_and_annotations(empty_project, manag
     text = jsonl(
         HEADER,
         {"type": "model_version", "version": 1, "kind": "clip_cnn"},
-        _item(1, annotations=[_ann("ann-a"), _ann("ann-b", reviews=[{"reviewer": "rev", "verdict": "accepted"}])],
-              predictions=[{"model_version": 1, "clip_scores": {"scene": {"park": 0.9}}}]),
+        _item(
+            1,
+            annotations=[
+                _ann("ann-a"),
+                _ann("ann-b", reviews=[{"reviewer": "rev", "verdict": "accepted"}]),
+            ],
+            predictions=[{"model_version": 1, "clip_scores": {"scene": {"park": 0.9}}}],
+        ),
         _item(2, annotations=[_ann("ann-a", state="draft", segments=[])]),
-    )  # fmt: skip
+    )
     # when it is imported with file checks off (no bytes in this test)
     report = run_import(empty_project, text, "native", user=user, check_files=False)
     # then everything is there, people are inactive members
     assert report.to_json() | {"errors": [], "unmapped": []} == {
-        "rows": 2, "created": 2, "updated": 0, "unchanged": 0, "rejected": 0, "error_count": 0,
-        "errors": [], "unmapped": [],
-    }  # fmt: skip
+        "rows": 2,
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "error_count": 0,
+        "errors": [],
+        "unmapped": [],
+    }
     empty_project.refresh_from_db()
     assert empty_project.label_schema["segment_labels"][0]["name"] == "dog"
     assert AudioItem.objects.filter(project=empty_project).count() == 2
@@ -66,8 +84,15 @@ def test_native_import_creates_items_people_and_annotations(empty_project, manag
     assert Segment.objects.filter(annotation__item__project=empty_project).count() == 2
     assert Review.objects.get().reviewer.username == "rev"
     assert not User.objects.get(username="ann-a").is_active
-    roles = dict(Membership.objects.filter(project=empty_project).values_list("user__username", "role"))
-    assert roles == {user.username: "manager", "ann-a": "annotator", "ann-b": "annotator", "rev": "reviewer"}
+    roles = dict(
+        Membership.objects.filter(project=empty_project).values_list("user__username", "role")
+    )
+    assert roles == {
+        user.username: "manager",
+        "ann-a": "annotator",
+        "ann-b": "annotator",
+        "rev": "reviewer",
+    }
     assert Prediction.objects.get().model_version == ModelVersion.objects.get(project=empty_project)
     item1 = AudioItem.objects.get(external_id="rec-1")
     assert (item1.active_annotations, item1.submitted_annotations) == (2, 2)
@@ -88,9 +113,21 @@ def test_native_reimport_is_idempotent(empty_project, manager_of):
 
 def test_native_reimport_with_changed_labels_updates(empty_project, manager_of):
     user = manager_of(empty_project)
-    run_import(empty_project, jsonl(HEADER, _item(1, annotations=[_ann("a")])), "native", user=user, check_files=False)
+    run_import(
+        empty_project,
+        jsonl(HEADER, _item(1, annotations=[_ann("a")])),
+        "native",
+        user=user,
+        check_files=False,
+    )
     changed = _ann("a", clip_labels={"scene": ["street"]}, segments=[])
-    report = run_import(empty_project, jsonl(HEADER, _item(1, annotations=[changed])), "native", user=user, check_files=False)
+    report = run_import(
+        empty_project,
+        jsonl(HEADER, _item(1, annotations=[changed])),
+        "native",
+        user=user,
+        check_files=False,
+    )
     assert (report.created, report.updated) == (0, 1)
     annotation = Annotation.objects.get()
     assert annotation.clip_labels == {"scene": ["street"]}
@@ -100,12 +137,17 @@ def test_native_reimport_with_changed_labels_updates(empty_project, manager_of):
 
 def test_bad_batch_writes_nothing_and_reports_row_field_reason(empty_project, manager_of):
     user = manager_of(empty_project)
-    text = jsonl(
-        HEADER,
-        _item(1, annotations=[_ann("a")]),
-        _item(2, annotations=[_ann("a", clip_labels={"scene": ["beach"]})]),
-        _item(3, annotations=[_ann("a", segments=[{"start_s": 5, "end_s": 12, "label": "dog"}])]),
-    ) + "{not json\n"
+    text = (
+        jsonl(
+            HEADER,
+            _item(1, annotations=[_ann("a")]),
+            _item(2, annotations=[_ann("a", clip_labels={"scene": ["beach"]})]),
+            _item(
+                3, annotations=[_ann("a", segments=[{"start_s": 5, "end_s": 12, "label": "dog"}])]
+            ),
+        )
+        + "{not json\n"
+    )
     report = run_import(empty_project, text, "native", user=user, check_files=False)
     assert report.rejected == 4
     assert not AudioItem.objects.filter(project=empty_project).exists()
@@ -123,10 +165,17 @@ def test_only_the_bad_batch_is_rejected(empty_project, manager_of):
     user = manager_of(empty_project)
     rows = [_item(n, annotations=[_ann("a")]) for n in range(1, 7)]
     rows[4]["annotations"][0]["segments"][0]["label"] = "cat"
-    report = run_import(empty_project, jsonl(HEADER, *rows), "native", user=user, check_files=False, batch_size=2)
+    report = run_import(
+        empty_project, jsonl(HEADER, *rows), "native", user=user, check_files=False, batch_size=2
+    )
     # rows 1-2, 3-4 written; 5-6 rejected together
     assert (report.created, report.rejected) == (4, 2)
-    assert set(AudioItem.objects.values_list("external_id", flat=True)) == {"rec-1", "rec-2", "rec-3", "rec-4"}
+    assert set(AudioItem.objects.values_list("external_id", flat=True)) == {
+        "rec-1",
+        "rec-2",
+        "rec-3",
+        "rec-4",
+    }
 
 
 def test_missing_file_is_an_error(empty_project, manager_of, media_root):
@@ -137,7 +186,9 @@ def test_missing_file_is_an_error(empty_project, manager_of, media_root):
 
 def test_header_errors(empty_project, manager_of):
     text = jsonl({"type": "item"}) + jsonl({"type": "earmark", "version": 9})
-    report = run_import(empty_project, text, "native", user=manager_of(empty_project), check_files=False)
+    report = run_import(
+        empty_project, text, "native", user=manager_of(empty_project), check_files=False
+    )
     fields = [e["field"] for e in report.errors]
     assert "type" in fields
     assert "version" in fields
@@ -148,12 +199,18 @@ def test_native_export_then_import_into_new_project_is_identical(manager_of, pro
     item = AudioItemFactory(project=project, external_id="x1", metadata={"site": "A"})
     AudioItemFactory(project=project)
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
-    a = AnnotationFactory(item=item, annotator=alice, state="submitted", clip_labels={"scene": ["park"]})
-    SegmentFactory(annotation=a, start_s=0.5, end_s=1.25, label="bird", low_hz=100.0, high_hz=2000.0, text="hi")
+    a = AnnotationFactory(
+        item=item, annotator=alice, state="submitted", clip_labels={"scene": ["park"]}
+    )
+    SegmentFactory(
+        annotation=a, start_s=0.5, end_s=1.25, label="bird", low_hz=100.0, high_hz=2000.0, text="hi"
+    )
     Review.objects.create(annotation=a, reviewer=bob, verdict="accepted", comment="ok")
     AnnotationFactory(item=item, annotator=bob, state="draft")
     mv = ModelVersion.objects.create(project=project, version=1, kind="clip_cnn")
-    Prediction.objects.create(item=item, model_version=mv, clip_scores={"scene": {"park": 0.25}}, uncertainty=0.5)
+    Prediction.objects.create(
+        item=item, model_version=mv, clip_scores={"scene": {"park": 0.25}}, uncertainty=0.5
+    )
     first = run_export(project, "native")
     # when it is imported into a new project and exported again
     target = Project.objects.create(name="copy", label_schema={})
@@ -162,5 +219,7 @@ def test_native_export_then_import_into_new_project_is_identical(manager_of, pro
     second = run_export(target, "native")
     # then the content is identical (but for the project's name)
     one, two = first.decode().splitlines(), second.decode().splitlines()
-    assert json.loads(one[0])["project"] | {"name": ""} == json.loads(two[0])["project"] | {"name": ""}
+    assert json.loads(one[0])["project"] | {"name": ""} == json.loads(two[0])["project"] | {
+        "name": ""
+    }
     assert one[1:] == two[1:]
