@@ -425,6 +425,7 @@ def _multi_group(
     counts = metrics.category_counts(r_all)
     pooled.add(r_all, np.repeat(np.arange(n_items, dtype=np.int64), n_l), truth, counts[:, 1] > 0)
     out: dict[str, Any] = {"name": group.name, "choice": group.choice, **_summary(r_all)}
+    out["units"] //= max(n_l, 1)  # items: every label of an item has the same annotators
     table = metrics.pairwise_cohen(r_all)
     out["pairwise"] = {
         "cohen_kappa": _matrix(table.cohen_kappa),

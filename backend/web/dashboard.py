@@ -46,6 +46,23 @@ def reliability(alpha: float | None) -> tuple[str, str]:
     return "unreliable", "poor"
 
 
+def segment_verdict(f1: float | None) -> tuple[str, str]:
+    """Event F1 has no published reliability bands; these say how often people's events match."""
+    if f1 is None:
+        return "not enough overlap", "muted"
+    if f1 >= 0.8:
+        return "consistent", "good"
+    if f1 >= 0.6:
+        return "mixed", "fair"
+    return "inconsistent", "poor"
+
+
+def group_verdict(group: dict[str, Any]) -> tuple[str, str]:
+    if group.get("alpha") is None and group.get("percent_agreement") == 1.0:
+        return "no variation to measure", "muted"
+    return reliability(group.get("alpha"))
+
+
 def heat_colour(value: float | None) -> str:
     """White at 0 to dark blue at 1; negative agreement in red."""
     if value is None:
@@ -112,10 +129,15 @@ def day_bars(
                 "#2f5fc4",
             )
         )
+    # A tick every week counting back from today, so today is always labelled.
     ticks = [
-        {"x": i * step + step / 2, "text": f"{day:%d %b}"}
+        {
+            "x": i * step + step / 2,
+            "text": f"{day:%d %b}",
+            "anchor": "end" if i == days - 1 else "middle",
+        }
         for i, (day, _) in enumerate(values)
-        if i % 7 == 0 or i == days - 1
+        if (days - 1 - i) % 7 == 0 and i * step > 20
     ]
     return bars, top, ticks
 
@@ -191,7 +213,7 @@ def project_dashboard_page(request: HttpRequest, project_id: int) -> HttpRespons
     names = [row["username"] for row in report.get("annotators", [])]
     heat = report.get("heatmap")
     groups = [
-        {**g, "verdict": reliability(g.get("alpha"))[0], "css": reliability(g.get("alpha"))[1],
+        {**g, "verdict": group_verdict(g)[0], "css": group_verdict(g)[1],
          "bars": label_bars([(lab["label"], lab["alpha"]) for lab in g["labels"]])}
         for g in report.get("clip_groups", [])
     ]  # fmt: skip
@@ -219,7 +241,7 @@ def project_dashboard_page(request: HttpRequest, project_id: int) -> HttpRespons
             "groups": groups,
             "segments": segments,
             "segment_bars": segment_bars,
-            "segment_verdict": reliability(segments["f1"] if segments else None),
+            "segment_verdict": segment_verdict(segments["f1"] if segments else None),
             "heatmap": heatmap(names, heat["matrix"], heat["shared_items"]) if heat else None,
             "heatmap_measure": (
                 "Cohen's kappa over all clip labels"
