@@ -136,10 +136,19 @@ def queue_level(
 
     One range of the partial index ``item_queue`` (project, active_annotations, id) or
     ``item_queue_level_rank`` (project, active_annotations, queue_rank, id): full items are in
-    other ranges, so they are never read.
+    other ranges, so they are never read. The level is written as a range and the order starts
+    with it on purpose: with ``active_annotations = level`` Postgres drops that column from the
+    order and may walk the primary key instead, filtering, which reads every full item when
+    they sit at the front of the queue (as they do when people label in order).
     """
+    mine = Annotation.objects.filter(item=OuterRef("pk"), annotator=user)
+    qs = AudioItem.objects.filter(
+        project=project,
+        state=AudioItem.State.READY,
+        active_annotations__gte=level,
+        active_annotations__lt=level + 1,
+    ).filter(~Exists(mine))
     order = queue_order(project=project)
-    qs = queue_candidates(project=project, user=user).filter(active_annotations=level)
     if before is not None:
         if order == ("id",):
             qs = qs.filter(id__lt=before.pk)
@@ -149,7 +158,7 @@ def queue_level(
                 Q(queue_rank__lt=before.queue_rank)
                 | Q(queue_rank=before.queue_rank, id__lt=before.pk)
             )
-    return qs.order_by(*order)
+    return qs.order_by("active_annotations", *order)
 
 
 def ready_id_bounds(*, project: Project) -> tuple[int, int] | None:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from backend.annotations import selectors
@@ -269,15 +269,23 @@ def _claim_from_queue(project: Project, user: User) -> Claim | None:
     return None
 
 
+def queue_claim_query(
+    *, project: Project, user: User, level: int, before: AudioItem | None = None
+) -> QuerySet[AudioItem]:
+    """The locking read next-item runs for one fill level (public for the plan test and the
+    benchmark, which EXPLAIN exactly this)."""
+    return selectors.queue_level(
+        project=project, user=user, level=level, before=before
+    ).select_for_update(skip_locked=True, of=("self",))[:1]
+
+
 def _pick_in_order(project: Project, user: User) -> AudioItem | None:
     """The first unlocked candidate in queue order, locked: one index range per fill level,
     each bounded by the best candidate found so far (K short range reads in all)."""
     best: AudioItem | None = None
     for level in reversed(range(project.annotations_per_item)):
-        found = (
-            selectors.queue_level(project=project, user=user, level=level, before=best)
-            .select_for_update(skip_locked=True, of=("self",))
-            .first()
+        found = next(
+            iter(queue_claim_query(project=project, user=user, level=level, before=best)), None
         )
         best = found or best
     return best
