@@ -245,3 +245,23 @@ def test_sync_after_the_credentials_were_revoked_is_a_clear_error(
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "connection_failed"
     assert not AudioItem.objects.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_processes_a_synced_bucket(
+    default_worker, not_eager, client_for, manager, project, s3_server, bucket
+):
+    # given a synced S3 connection, its processing sent through the real broker
+    client = client_for(manager)
+    connection_id = _create(client, project, s3_server).json()["id"]
+    assert client.post(f"/api/connections/{connection_id}/sync/").json()["created"] == 2
+    # then the worker process reads both objects from S3 and makes the items ready
+    deadline = time.monotonic() + 120
+    while AudioItem.objects.filter(project=project, state="pending").exists():
+        assert time.monotonic() < deadline, default_worker.log()[-3000:]
+        time.sleep(0.2)
+    items = AudioItem.objects.filter(project=project)
+    assert {i.state for i in items} == {"ready"}, [i.error for i in items]
+    assert sorted(i.duration_s for i in items) == pytest.approx([2.0, 3.0], abs=0.01)
+    assert "earmark.audio.items_process_batch[" in default_worker.log()
