@@ -26,6 +26,7 @@ from backend.agreement.models import AgreementReport
 from backend.agreement.report import AnnotationColumns, GroupSpec, SegmentColumns, TruthColumns
 from backend.annotations.models import Annotation, Segment
 from backend.audio.models import AudioItem
+from backend.common.exceptions import ValidationFailed
 from backend.projects.models import Project
 from backend.projects.schema import LabelSchema
 from backend.users.models import User
@@ -58,7 +59,11 @@ def submission_fingerprint(*, project_id: int) -> Fingerprint:
 
 
 def label_groups(*, project: Project) -> tuple[list[GroupSpec], list[str]]:
-    schema = LabelSchema.parse(project.label_schema)
+    try:
+        schema = LabelSchema.parse(project.label_schema)
+    except ValidationFailed:
+        # A schema saved before today's rules: measure nothing rather than fail the worker.
+        return [], []
     groups = [GroupSpec(g.name, g.choice, tuple(g.labels)) for g in schema.clip_groups]
     return groups, [s.name for s in schema.segment_labels]
 
