@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--model-version", type=int, help="with --source predictions")
     exp.add_argument(
         "--filter", action="append", metavar="KEY=VALUE",
-        help="a filter, repeatable (e.g. state=submitted, label=dog)",
+        help="a filter, repeatable (e.g. annotation_state=submitted, label=dog)",
     )  # fmt: skip
     exp.add_argument("-o", "--output", required=True, help="file to write")
     exp.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
