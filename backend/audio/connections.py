@@ -11,6 +11,7 @@ No Django models are imported: the services build a `ConnectionSpec` from a row.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -192,14 +193,7 @@ class S3Source:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.session.Session().client(
-                "s3",
-                endpoint_url=self.spec.endpoint_url or None,
-                region_name=self.spec.region or None,
-                aws_access_key_id=self.spec.access_key_id or None,
-                aws_secret_access_key=self.spec.secret_access_key or None,
-                config=_S3_CONFIG,
-            )
+            self._client = _s3_client(self.spec)
         return self._client
 
     def key(self, path: str) -> str:
@@ -274,6 +268,21 @@ class S3Source:
             raise ConnectionFailed(f"S3 error on {what}: {code or exc}", field="bucket") from exc
         except BotoCoreError as exc:
             raise ConnectionFailed(f"S3 error on {what}: {exc}", field="endpoint_url") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _s3_client(spec: ConnectionSpec) -> Any:
+    """One client per connection settings and process: making one costs tens to hundreds of
+    milliseconds, too much for every Range request of a playing recording. Clients are
+    thread-safe; changed settings make a new key."""
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=spec.endpoint_url or None,
+        region_name=spec.region or None,
+        aws_access_key_id=spec.access_key_id or None,
+        aws_secret_access_key=spec.secret_access_key or None,
+        config=_S3_CONFIG,
+    )
 
 
 class _S3RangeReader:
