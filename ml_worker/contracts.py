@@ -52,6 +52,7 @@ TASK_TRAINING_PROGRESS = "earmark.predictions.training_progress"
 TASK_TRAINING_FINISHED = "earmark.predictions.training_finished"
 
 UNCERTAINTY_MEASURES = ("least_confidence", "margin", "entropy")
+TASKS = ("clip", "segments")
 RANKINGS = ("none", "uncertainty", "diverse")
 
 
@@ -84,12 +85,15 @@ class TrainingItem:
     audio: AudioRef
     labels: tuple[str, ...]
     annotation_ids: tuple[int, ...] = ()
+    # For the "segments" task: (start_s, end_s, label) of every labelled event in the item.
+    segments: tuple[tuple[float, float, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "audio": self.audio.to_json(),
             "labels": list(self.labels),
             "annotation_ids": list(self.annotation_ids),
+            "segments": [list(s) for s in self.segments],
         }
 
     @classmethod
@@ -98,6 +102,9 @@ class TrainingItem:
             audio=AudioRef.from_json(data["audio"]),
             labels=tuple(str(x) for x in data["labels"]),
             annotation_ids=tuple(int(x) for x in data.get("annotation_ids", ())),
+            segments=tuple(
+                (float(a), float(b), str(label)) for a, b, label in data.get("segments", ())
+            ),
         )
 
 
@@ -110,6 +117,8 @@ class TrainingRequest:
     order them for the labelling queue ("none", "uncertainty", or "diverse" = uncertainty
     with k-center diversity on the model's embeddings), using ``uncertainty`` as the measure.
     ``settings``: training hyperparameters (``TrainConfig`` fields plus ``window_s``).
+    ``task``: "clip" (a clip classifier for ``group``) or "segments" (a sound event detector
+    for the segment labels ``label_names``, from each item's ``segments``).
     """
 
     run_id: int
@@ -125,9 +134,11 @@ class TrainingRequest:
     settings: dict[str, Any]
     output_prefix: str
     cancel_key: str
+    task: str = "clip"
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "task": self.task,
             "run_id": self.run_id,
             "attempt": self.attempt,
             "project_id": self.project_id,
@@ -153,7 +164,11 @@ class TrainingRequest:
             raise ValueError(
                 f"uncertainty must be one of {UNCERTAINTY_MEASURES}, got {uncertainty!r}"
             )
+        task = str(data.get("task", "clip"))
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         return cls(
+            task=task,
             run_id=int(data["run_id"]),
             attempt=int(data["attempt"]),
             project_id=int(data["project_id"]),

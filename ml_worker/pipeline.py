@@ -32,6 +32,7 @@ from ml_worker.inference import (
     margin,
     predict_clips,
 )
+from ml_worker.inference.detect import decode_frames, frame_probabilities_long
 from ml_worker.models import ClipModel
 from ml_worker.storage import Storage
 from ml_worker.training import (
@@ -44,6 +45,8 @@ from ml_worker.training import (
     train_baseline,
     train_clip_classifier,
 )
+from ml_worker.training.event_metrics import Event
+from ml_worker.training.segments import Recording, SegmentTrainConfig, train_segment_detector
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +122,14 @@ def check_request(request: TrainingRequest) -> None:
     names = set(request.label_names)
     if len(request.train) < 4:
         raise RunFailed(f"needs at least 4 labelled items, got {len(request.train)}")
+    if request.task == "segments":
+        for item in request.train:
+            unknown = {label for _, _, label in item.segments} - names
+            if unknown:
+                raise RunFailed(f"item {item.audio.item_id} has unknown labels {sorted(unknown)}")
+        if not any(item.segments for item in request.train):
+            raise RunFailed("needs labelled segments to train a detector on")
+        return
     for item in request.train:
         unknown = set(item.labels) - names
         if unknown:
@@ -160,6 +171,8 @@ def _run(
     stop: StopPoll,
 ) -> TrainingOutcome:
     check_request(request)
+    if request.task == "segments":
+        return _run_segments(request, storage, report=report, device=device, stop=stop)
     settings = dict(request.settings)
     window_s = float(settings.pop("window_s", DEFAULT_WINDOW_S))
     feature_config = LogMelConfig()
@@ -353,3 +366,137 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
         buffer.write(json.dumps(row, separators=(",", ":")))
         buffer.write("\n")
     return buffer.getvalue().encode()
+
+
+def _run_segments(
+    request: TrainingRequest,
+    storage: Storage,
+    *,
+    report: Report,
+    device: torch.device,
+    stop: StopPoll,
+) -> TrainingOutcome:
+    """Train a SegmentCRNN on the labelled items' events, detect events in every unfinished
+    item, and rank those by how unsure the detector is frame by frame."""
+    feature_config = LogMelConfig()
+    rate = feature_config.sample_rate_hz
+    settings = dict(request.settings)
+    try:
+        window_s = float(settings.pop("window_s", 10.0))
+        config = SegmentTrainConfig.from_json(
+            {**settings, "window_s": window_s, "window_hop_s": window_s / 2}
+        )
+    except (TypeError, ValueError) as exc:
+        raise RunFailed(f"invalid training settings: {exc}") from exc
+    recordings = []
+    total = len(request.train)
+    for done, item in enumerate(request.train, start=1):
+        if stop():
+            raise Cancelled
+        signal = load_item(storage, item.audio, sample_rate_hz=rate)
+        events = tuple(Event(a, b, label) for a, b, label in item.segments)
+        recordings.append(Recording(signal=signal, events=events))
+        if done % 25 == 0 or done == total:
+            report(TrainingProgress(phase="loading", done=done, total=total))
+
+    def on_progress(p: Progress) -> None:
+        report(
+            TrainingProgress(
+                phase="training",
+                model=p.model,
+                epoch=p.epoch,
+                epochs=p.epochs,
+                loss=p.loss,
+                eta_s=p.eta_s,
+            )
+        )
+
+    try:
+        result = train_segment_detector(
+            recordings,
+            label_names=request.label_names,
+            feature_config=feature_config,
+            config=config,
+            device=device,
+            progress=on_progress,
+            should_stop=stop,
+        )
+    except ValueError as exc:
+        raise RunFailed(f"training failed: {exc}") from exc
+    checkpoint_key = f"{request.output_prefix}model.pt"
+    with tempfile.TemporaryDirectory(prefix="earmark-ckpt-") as folder:
+        local = Path(folder) / "model.pt"
+        save_checkpoint(local, result, feature_config=feature_config)
+        storage.upload(checkpoint_key, local)
+    model = result.build_model(device)
+    frontend = LogMel(feature_config).to(device)
+    rows: list[dict[str, Any]] = []
+    scores = np.zeros(len(request.predict))
+    for row, ref in enumerate(request.predict):
+        if stop():
+            raise Cancelled
+        signal = load_item(storage, ref, sample_rate_hz=rate)
+        probs = frame_probabilities_long(
+            model, signal, frontend=frontend, window_s=config.window_s, hop_s=config.window_hop_s
+        )
+        found = decode_frames(probs, hop_s=feature_config.hop_s, decode=config.decode)
+        # How unsure the detector is: per frame and label 1 - |2p - 1|, averaged.
+        scores[row] = float(np.mean(1.0 - np.abs(2.0 * probs - 1.0))) if probs.size else 0.0
+        rows.append(
+            {
+                "item_id": ref.item_id,
+                "clip_scores": {},
+                "segments": [
+                    {
+                        "start_s": round(float(seg.start_s), 3),
+                        "end_s": round(float(seg.end_s), 3),
+                        "label": request.label_names[seg.class_index],
+                        "score": round(float(seg.score), 4),
+                    }
+                    for seg in found
+                ],
+                "uncertainty": round(float(scores[row]), 6),
+            }
+        )
+        if (row + 1) % 50 == 0 or row + 1 == len(request.predict):
+            report(TrainingProgress(phase="predicting", done=row + 1, total=len(request.predict)))
+    ranks = _rank(
+        TrainingRequest(**{**request.__dict__, "ranking": _plain(request.ranking)}), scores, []
+    )
+    for index, entry in enumerate(rows):
+        entry["rank"] = None if ranks is None else int(ranks[index])
+    predictions_key = f"{request.output_prefix}predictions.jsonl"
+    storage.write_bytes(predictions_key, _jsonl(rows))
+    counts: dict[str, int] = dict.fromkeys(request.label_names, 0)
+    for item in request.train:
+        for _, _, label in item.segments:
+            counts[label] += 1
+    return TrainingOutcome(
+        run_id=request.run_id,
+        attempt=request.attempt,
+        state="succeeded",
+        kind=result.architecture,
+        checkpoint_key=checkpoint_key,
+        metrics={
+            "chosen": result.architecture,
+            "held_out": None if result.metrics is None else result.metrics.to_json(),
+            "n_train_recordings": result.n_train_recordings,
+            "n_val_recordings": result.n_val_recordings,
+            "epochs_run": result.epochs_run,
+        },
+        trained_on={
+            "task": "segments",
+            "items": len(request.train),
+            "counts": counts,
+            "annotation_ids": sorted(a for item in request.train for a in item.annotation_ids),
+        },
+        training_time_s=round(result.train_time_s, 3),
+        device=str(device),
+        predictions_key=predictions_key,
+        predicted=len(rows),
+    )
+
+
+def _plain(ranking: str) -> str:
+    """The detector has no clip embedding: a diverse queue falls back to uncertainty order."""
+    return "uncertainty" if ranking == "diverse" else ranking

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.db.models import QuerySet
 
-from backend.annotations.models import Annotation
+from backend.annotations.models import Annotation, Segment
 from backend.audio.models import AudioItem, StorageConnection
 from backend.predictions.models import ModelVersion, Prediction, TrainingRun
 from backend.projects.models import Project
@@ -70,6 +70,7 @@ class LabelledItem:
     ref: AudioRef
     labels: tuple[str, ...]
     annotation_ids: tuple[int, ...]
+    segments: tuple[tuple[float, float, str], ...] = ()
 
 
 def audio_ref(item: AudioItem, connections: dict[int, StorageConnection]) -> AudioRef | None:
@@ -130,6 +131,38 @@ def training_items(*, project: Project, group: ClipGroup) -> list[LabelledItem]:
         ref = audio_ref(items[item_id], connections)
         if ref is not None:
             out.append(LabelledItem(ref, decided, tuple(a for a, _ in item_votes)))
+    return out
+
+
+def segment_training_items(*, project: Project, labels: frozenset[str]) -> list[LabelledItem]:
+    """Items with a submitted annotation, each with the events of its latest one (segments
+    with labels in ``labels``; an annotation without segments says the item has no events)."""
+    latest: dict[int, Annotation] = {}
+    submitted = Annotation.objects.filter(
+        item__project=project,
+        item__state=AudioItem.State.READY,
+        state=Annotation.State.SUBMITTED,
+    ).order_by("item_id", "submitted_at", "id")
+    for annotation in submitted.iterator(chunk_size=2000):
+        latest[annotation.item_id] = annotation
+    if not latest:
+        return []
+    events: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
+    rows = Segment.objects.filter(annotation_id__in=[a.pk for a in latest.values()]).order_by(
+        "annotation_id", "start_s", "id"
+    )
+    for annotation_id, start_s, end_s, label in rows.values_list(
+        "annotation_id", "start_s", "end_s", "label"
+    ):
+        if label in labels:
+            events[annotation_id].append((start_s, end_s, label))
+    items = AudioItem.objects.in_bulk(list(latest))
+    connections = _connections(project)
+    out: list[LabelledItem] = []
+    for item_id, annotation in sorted(latest.items()):
+        ref = audio_ref(items[item_id], connections)
+        if ref is not None:
+            out.append(LabelledItem(ref, (), (annotation.pk,), tuple(events[annotation.pk])))
     return out
 
 

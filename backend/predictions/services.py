@@ -27,7 +27,9 @@ from backend.common.exceptions import Conflict, ValidationFailed
 from backend.common.queue import enqueue_on_commit
 from backend.predictions.models import ModelVersion, Prediction, TrainingRun
 from backend.predictions.selectors import (
+    LabelledItem,
     items_to_predict,
+    segment_training_items,
     submitted_count,
     training_items,
     training_run_active,
@@ -68,8 +70,22 @@ def _settings(project: Project) -> tuple[TrainingSettings, LabelSchema]:
     return TrainingSettings.parse(project.training_settings, schema=schema), schema
 
 
+def _segment_items(project: Project, schema: LabelSchema) -> list[LabelledItem]:
+    return segment_training_items(project=project, labels=schema.segment_label_names)
+
+
 def _check_trainable(project: Project) -> None:
     settings, schema = _settings(project)
+    if settings.target_task(schema) == "segments":
+        items = _segment_items(project, schema)
+        with_events = sum(1 for item in items if item.segments)
+        if len(items) < MIN_ITEMS or with_events == 0:
+            raise ValidationFailed(
+                f"not enough labels to train a detector yet: {len(items)} labelled items, "
+                f"{with_events} with segments; needs at least {MIN_ITEMS} items and segments",
+                fields={"labels": [f"needs at least {MIN_ITEMS} items with labelled segments"]},
+            )
+        return
     group = settings.target_group(schema)
     if group is None:
         raise ValidationFailed(
@@ -119,20 +135,32 @@ def training_dispatch(*, run_id: int) -> None:
             return
         project = run.project
         settings, schema = _settings(project)
+        task = settings.target_task(schema)
         group = settings.target_group(schema)
-        items = training_items(project=project, group=group) if group else []
-        if group is None or len(items) < MIN_ITEMS:
+        if task == "segments":
+            items = _segment_items(project, schema)
+            label_names = tuple(label.name for label in schema.segment_labels)
+        else:
+            items = training_items(project=project, group=group) if group else []
+            label_names = group.labels if group else ()
+        if len(items) < MIN_ITEMS or not label_names:
             _end(run, TrainingRun.State.FAILED, "not enough labelled items to train on")
             return
         request = TrainingRequest(
+            task=task,
             run_id=run.pk,
             attempt=run.attempt,
             project_id=project.pk,
-            group=group.name,
-            label_names=group.labels,
-            multi_label=group.choice == "multi",
+            group=group.name if group and task == "clip" else "",
+            label_names=label_names,
+            multi_label=task == "segments" or (group is not None and group.choice == "multi"),
             train=tuple(
-                TrainingItem(audio=i.ref, labels=i.labels, annotation_ids=i.annotation_ids)
+                TrainingItem(
+                    audio=i.ref,
+                    labels=i.labels,
+                    annotation_ids=i.annotation_ids,
+                    segments=i.segments,
+                )
                 for i in items
             ),
             predict=tuple(items_to_predict(project=project)),

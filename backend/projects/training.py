@@ -2,7 +2,8 @@
 
 Shape (every key optional)::
 
-    {"group": "scene",            # the clip label group the classifier learns (default: the first)
+    {"task": "clip",              # or "segments": a sound event detector for the segment labels
+     "group": "scene",            # the clip label group the classifier learns (default: the first)
      "auto_train_after": 20,      # start a run after this many new submissions (0: only on request)
      "epochs": 30, "window_s": 5.0, "seed": 0,
      "uncertainty": "least_confidence",   # or "margin", "entropy"
@@ -16,11 +17,12 @@ from typing import Any
 
 from backend.common.exceptions import ValidationFailed
 from backend.projects.schema import ClipGroup, LabelSchema
-from ml_worker.contracts import UNCERTAINTY_MEASURES
+from ml_worker.contracts import TASKS, UNCERTAINTY_MEASURES
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
+    task: str = ""
     group: str = ""
     auto_train_after: int = 0
     epochs: int = 30
@@ -63,6 +65,9 @@ class TrainingSettings:
         measure = raw.get("uncertainty")
         if measure is not None and measure not in UNCERTAINTY_MEASURES:
             err("uncertainty", f"must be one of {list(UNCERTAINTY_MEASURES)}")
+        task = raw.get("task")
+        if task is not None and task not in TASKS:
+            err("task", f"must be one of {list(TASKS)}")
         group = raw.get("group")
         if group is not None:
             if not isinstance(group, str):
@@ -73,6 +78,13 @@ class TrainingSettings:
             first = next(iter(errors))
             raise ValidationFailed(f"{first}: {errors[first][0]}", fields=errors)
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def target_task(self, schema: LabelSchema) -> str:
+        """The named task, else a clip classifier when the schema has clip groups, else a
+        segment detector."""
+        if self.task:
+            return self.task
+        return "clip" if schema.clip_groups or not schema.segment_labels else "segments"
 
     def target_group(self, schema: LabelSchema) -> ClipGroup | None:
         """The group to learn: the named one, else the first clip group (None: no clip groups)."""

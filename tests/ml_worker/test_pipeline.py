@@ -156,3 +156,65 @@ def test_bad_settings_fail_the_run(tmp_path):
     outcome = run_training(request, storage, report=lambda _: None)
     assert outcome.state == "failed"
     assert "epochs" in outcome.error
+
+
+def _events_audio(root: Path, key: str, events: list[tuple[float, float]], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    duration_s = 4.0
+    t = np.arange(round(duration_s * RATE)) / RATE
+    signal = 0.01 * rng.standard_normal(t.size)
+    for start, end in events:
+        span = (t >= start) & (t < end)
+        signal[span] += 0.4 * np.sin(2 * np.pi * 2000 * t[span])
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, signal.astype(np.float32), RATE, subtype="PCM_16")
+
+
+def test_a_segments_run_trains_a_detector_and_predicts_segments_with_scores(tmp_path):
+    storage = LocalStorage(tmp_path)
+    train = []
+    for i in range(8):
+        start = 0.5 + (i % 3)
+        events = [(start, start + 1.0)]
+        _events_audio(tmp_path, f"s/train{i}.wav", events, seed=i)
+        train.append(
+            TrainingItem(
+                audio=AudioRef(item_id=i + 1, key=f"s/train{i}.wav"),
+                labels=(),
+                annotation_ids=(i,),
+                segments=tuple((a, b, "beep") for a, b in events),
+            )
+        )
+    _events_audio(tmp_path, "s/new.wav", [(1.5, 2.5)], seed=99)
+    request = TrainingRequest(
+        task="segments",
+        run_id=9,
+        attempt=1,
+        project_id=3,
+        group="",
+        label_names=("beep",),
+        multi_label=True,
+        train=tuple(train),
+        predict=(AudioRef(item_id=500, key="s/new.wav"),),
+        ranking="diverse",
+        uncertainty="least_confidence",
+        settings={"epochs": 20, "window_s": 2.0, "lr": 1e-2, "batch_size": 8},
+        output_prefix="runs/9/",
+        cancel_key="runs/9/cancel",
+    )
+    request = TrainingRequest.from_json(json.loads(json.dumps(request.to_json())))
+    outcome = run_training(request, storage, report=lambda _: None)
+    assert outcome.state == "succeeded", outcome.error
+    assert outcome.kind == "SegmentCRNN"
+    assert outcome.trained_on is not None
+    assert outcome.trained_on["counts"] == {"beep": 8}
+    (row,) = [json.loads(line) for line in storage.read_bytes(outcome.predictions_key).splitlines()]
+    assert row["rank"] == 1
+    assert 0 <= row["uncertainty"] <= 1
+    found = [s for s in row["segments"] if s["label"] == "beep"]
+    assert found, row
+    best = max(found, key=lambda s: min(s["end_s"], 2.5) - max(s["start_s"], 1.5))
+    assert abs(best["start_s"] - 1.5) < 0.3
+    assert abs(best["end_s"] - 2.5) < 0.3
+    assert 0 < best["score"] <= 1

@@ -32,7 +32,7 @@ from backend.projects.models import Project
 from ml_worker.contracts import TrainingRequest
 from ml_worker.pipeline import run_training
 from ml_worker.storage import LocalStorage
-from tests.factories import AnnotationFactory, AudioItemFactory, UserFactory
+from tests.factories import AnnotationFactory, AudioItemFactory, SegmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -280,3 +280,42 @@ def test_training_settings_are_validated_with_field_paths(client_for, manager, p
     }
     project.refresh_from_db()
     assert project.training_settings == {}
+
+
+def test_a_segments_project_sends_a_detector_request_with_each_items_events(
+    manager, project, sent, committed
+):
+    project.label_schema = {
+        "segment_labels": [
+            {"name": "dog", "color": "#e6194b"},
+            {"name": "bird", "color": "#3cb44b"},
+        ]
+    }
+    project.save()
+    someone = UserFactory()
+    expected = {}
+    for n in range(5):
+        annotation = AnnotationFactory(
+            item=AudioItemFactory(project=project), annotator=someone, state="submitted"
+        )
+        if n < 3:
+            SegmentFactory(annotation=annotation, start_s=n, end_s=n + 0.5, label="dog")
+            expected[annotation.item_id] = [[float(n), n + 0.5, "dog"]]
+        else:
+            expected[annotation.item_id] = []  # labelled as having no events
+    with committed():
+        services.training_start(project=project, user=manager)
+    request = json.loads(default_storage.open(sent[0][2]).read())
+    assert request["task"] == "segments"
+    assert request["label_names"] == ["dog", "bird"]
+    assert {t["audio"]["item_id"]: t["segments"] for t in request["train"]} == expected
+
+
+def test_a_segments_project_without_segments_cannot_train(client_for, manager, project, sent):
+    project.label_schema = {"segment_labels": [{"name": "dog", "color": "#e6194b"}]}
+    project.save()
+    for _ in range(5):
+        AnnotationFactory(item=AudioItemFactory(project=project), state="submitted")
+    response = client_for(manager).post(f"/api/projects/{project.pk}/training-runs/")
+    assert response.status_code == 400
+    assert "train a detector" in response.json()["error"]["message"]
