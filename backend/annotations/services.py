@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backend.annotations import selectors
@@ -373,6 +374,30 @@ def lease_renew(*, item: AudioItem, user: User) -> Annotation:
         )
     annotation.save(update_fields=["lease_expires_at"])
     return annotation
+
+
+def items_recount_slots(*, item_ids: Sequence[int]) -> None:
+    """Set ``active_annotations`` and ``submitted_annotations`` of these items from their
+    rows, by the slot rule of ``_holds_slot`` (one UPDATE): for writers that create
+    annotations in bulk (imports) instead of through the services above."""
+    own = Annotation.objects.filter(item_id=OuterRef("pk"), is_reference=False)
+    holding = Q(state=Annotation.State.SUBMITTED) | Q(
+        state=Annotation.State.DRAFT, lease_expires_at__isnull=False
+    )
+    # An assignment holds a slot while its person's own row does not decide otherwise.
+    decided = Annotation.objects.filter(
+        item_id=OuterRef("item_id"), annotator_id=OuterRef("user_id"), is_reference=False
+    ).filter(holding | Q(state=Annotation.State.SKIPPED))
+    reserving = Assignment.objects.filter(item_id=OuterRef("pk")).filter(~Exists(decided))
+
+    def count(qs: QuerySet[Any]) -> Coalesce:
+        sub = qs.order_by().values("item_id").annotate(n=Count("id")).values("n")
+        return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
+
+    AudioItem.objects.filter(pk__in=list(item_ids)).update(
+        active_annotations=count(own.filter(holding)) + count(reserving),
+        submitted_annotations=count(own.filter(state=Annotation.State.SUBMITTED)),
+    )
 
 
 # --- drafts, submit, skip ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.utils import timezone
 from backend.annotations.models import Annotation
 from backend.annotations.services import (
     LEASE_DURATION,
+    items_recount_slots,
     leases_release_expired,
     next_item_claim,
 )
@@ -280,3 +281,37 @@ def test_blind_drafts_of_others_do_not_show_in_my_queue_answer(client_for, membe
     assert "submitted_annotations" not in body["item"]
     listed = client_for(bob).get(f"/api/items/{item.pk}/annotations/").json()["results"]
     assert [a["annotator"] for a in listed] == [bob.pk]
+
+
+def test_recounting_from_rows_gives_what_the_services_keep(client_for, manager, member, project):
+    # given items in every state the services leave them in
+    project.annotations_per_item = 3
+    project.save()
+    items = [AudioItemFactory(project=project) for _ in range(4)]
+    alice, bob, carol = member("annotator"), member("annotator"), member("annotator")
+    client_for(manager).post(
+        f"/api/projects/{project.pk}/assignments/",
+        {"user": carol.pk, "items": [items[0].pk, items[1].pk, items[3].pk]},
+        format="json",
+    )
+    for user in (alice, bob):
+        _next(client_for(user), project)  # both on item 0 (carol reserved a slot of it)
+    client_for(carol).post(f"/api/items/{items[1].pk}/skip/")
+    expired = AnnotationFactory(item=items[2], annotator=alice, lease_expires_at=timezone.now())
+    AnnotationFactory(item=items[2], annotator=bob, state="submitted")
+    AnnotationFactory(item=items[2], annotator=manager, state="submitted", is_reference=True)
+    # (as the services would have counted them: the leased draft and the submission)
+    AudioItem.objects.filter(pk=items[2].pk).update(active_annotations=2, submitted_annotations=1)
+    leases_release_expired()
+    kept = list(AudioItem.objects.filter(project=project).order_by("id").values_list(
+        "active_annotations", "submitted_annotations"
+    ))  # fmt: skip
+    # when the counters are recomputed from the rows
+    AudioItem.objects.filter(project=project).update(active_annotations=9, submitted_annotations=9)
+    items_recount_slots(item_ids=[i.pk for i in items])
+    # then they are what the services kept
+    recounted = list(AudioItem.objects.filter(project=project).order_by("id").values_list(
+        "active_annotations", "submitted_annotations"
+    ))  # fmt: skip
+    assert recounted == kept == [(3, 0), (0, 0), (1, 1), (1, 0)]
+    assert Annotation.objects.get(pk=expired.pk).lease_expires_at is None
