@@ -82,13 +82,17 @@ def is_audio_name(name: str) -> bool:
 
 
 def clean_relative_path(path: str) -> str:
-    """``path`` as a normalised relative POSIX path; ConnectionFailed for absolute or ``..``."""
-    pure = PurePosixPath(path.replace("\\", "/"))
-    if not path or pure.is_absolute() or ".." in pure.parts or "\x00" in path:
+    """``path`` as a normalised relative POSIX path; ConnectionFailed for absolute or ``..``.
+
+    String operations, not PurePosixPath: imports call this for every row of a manifest.
+    """
+    unified = path.replace("\\", "/")
+    parts = [p for p in unified.split("/") if p not in ("", ".")]
+    if not parts or unified.startswith("/") or ".." in parts or "\x00" in path:
         raise ConnectionFailed(
             f"{path!r} is not a relative path inside the connection", field="path"
         )
-    return pure.as_posix()
+    return "/".join(parts)
 
 
 def source_for(spec: ConnectionSpec, *, folder_roots: tuple[Path, ...]) -> Source:

@@ -11,14 +11,15 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
+from django.utils import timezone
 
 from backend.audio import decoding, peaks, spectrogram
 from backend.audio.archives import ZipLimits, extract_archive
@@ -550,10 +551,15 @@ _EXTERNAL_ID_MAX = AudioItem._meta.get_field("external_id").max_length or 200
 _STORAGE_KEY_MAX = AudioItem._meta.get_field("storage_key").max_length or 500
 
 
-def _ref_row(
-    *, index: int, ref: RegisteredRef, project: Project, connection: StorageConnection | None,
-    user: User | None,
-) -> AudioItem:  # fmt: skip
+@dataclass(frozen=True)
+class _CleanRef:
+    path: str
+    external_id: str
+    original_name: str
+    metadata: dict[str, Any]
+
+
+def _clean_ref(index: int, ref: RegisteredRef) -> _CleanRef:
     try:
         path = clean_relative_path(ref.path)
     except ConnectionFailed as exc:
@@ -566,16 +572,60 @@ def _ref_row(
         if not value or len(value) > limit:
             message = f"{name} must be 1 to {limit} characters"
             raise ValidationFailed(message, fields={f"refs.{index}.{name}": [message]})
-    return AudioItem(
-        project=project,
-        connection=connection,
-        storage_key=path,
-        original_name=(ref.original_name or PurePosixPath(path).name)[:500],
-        external_id=external_id,
-        metadata=ref.metadata,
-        state=AudioItem.State.PENDING,
-        uploaded_by=user,
+    name = (ref.original_name or path.rsplit("/", 1)[-1])[:500]
+    return _CleanRef(path, external_id, name, ref.metadata)
+
+
+# Columns that differ per registered row; every other column gets its model default.
+_REGISTER_VARYING = ("storage_key", "original_name", "external_id", "metadata")
+
+
+def _insert_ignoring_conflicts(
+    refs: list[_CleanRef], *, fixed: dict[str, Any], using: str = "default"
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING of pending rows, one ``executemany``.
+
+    bulk_create builds a model instance per row and compiles SQL per batch: about ten times
+    the cost of the insert itself at 10,000 rows. The column list comes from the model, with
+    each field's own default and database preparation, so new fields with defaults need no
+    change here. Postgres and SQLite (>= 3.24) both accept the statement.
+    """
+    connection = connections[using]
+    now = timezone.now()
+    columns: list[str] = []
+    constants: list[Any] = []
+    by_name = {f.attname: f for f in AudioItem._meta.concrete_fields}
+    for f in by_name.values():
+        if f.primary_key or f.attname in _REGISTER_VARYING:
+            continue
+        if f.attname in fixed:
+            value = fixed[f.attname]
+        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            value = now
+        else:
+            value = f.get_default()
+        columns.append(cast(str, f.column))
+        constants.append(f.get_db_prep_save(value, connection))
+    columns += [cast(str, by_name[name].column) for name in _REGISTER_VARYING]
+    metadata_field = by_name["metadata"]
+    quote = connection.ops.quote_name
+    # Only names from the model's own metadata are interpolated; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(AudioItem._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING"
     )
+    params = [
+        (
+            *constants,
+            ref.path,
+            ref.original_name,
+            ref.external_id,
+            metadata_field.get_db_prep_save(ref.metadata, connection),
+        )
+        for ref in refs
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 @transaction.atomic
@@ -593,29 +643,38 @@ def items_register(
     external id already exists in the project is counted as existing and left unchanged;
     within one call the first ref of an external id wins. A bad ref (absolute path, ``..``,
     too long) rejects the whole call with ValidationFailed naming ``refs.{index}.{field}``.
-    Three queries whatever the size: existing ids, the insert, and the id map.
+    Three statements whatever the size: existing ids, the insert, and the id map.
     """
     if connection is not None and connection.project_id != project.pk:
         raise ValidationFailed(
             "the connection belongs to another project",
             fields={"connection": [f"connection {connection.pk} is not one of this project's"]},
         )
-    rows: dict[str, AudioItem] = {}
+    cleaned: dict[str, _CleanRef] = {}
     for index, ref in enumerate(refs):
-        row = _ref_row(index=index, ref=ref, project=project, connection=connection, user=user)
-        rows.setdefault(cast(str, row.external_id), row)
-    if not rows:
+        clean = _clean_ref(index, ref)
+        cleaned.setdefault(clean.external_id, clean)
+    if not cleaned:
         return RegisterResult(created=0, existing=0, item_ids={})
-    external_ids = list(rows)
+    external_ids = list(cleaned)
     before = set(
         AudioItem.objects.filter(project=project, external_id__in=external_ids).values_list(
             "external_id", flat=True
         )
     )
-    new_rows = [row for external_id, row in rows.items() if external_id not in before]
-    # ignore_conflicts: a concurrent registration of the same ids is not an error, and
-    # Postgres then returns no ids, hence the mapping query below.
-    AudioItem.objects.bulk_create(new_rows, batch_size=2000, ignore_conflicts=True)
+    new_refs = [ref for external_id, ref in cleaned.items() if external_id not in before]
+    if new_refs:
+        # Conflicts are ignored: a concurrent registration of the same ids is no error.
+        _insert_ignoring_conflicts(
+            new_refs,
+            fixed={
+                "project_id": project.pk,
+                "connection_id": connection.pk if connection is not None else None,
+                "uploaded_by_id": user.pk if user is not None else None,
+                "state": AudioItem.State.PENDING,
+                "sha256": None,
+            },
+        )
     item_ids: dict[str, int] = {
         cast(str, external_id): pk
         for external_id, pk in AudioItem.objects.filter(
