@@ -23,9 +23,9 @@ import shutil
 import tempfile
 import uuid
 import zipfile
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import IO, Any, TextIO, cast
 
 import soundfile as sf
@@ -569,12 +569,19 @@ class _Importer:
                 self.report.unchanged += 1
 
     def _create_items(self, new: list[_Resolved]) -> dict[int, int]:
+        """Create the batch's new items in file order (ids follow the file, so an export
+        lists them as the file did): runs of references go through ``items_register``,
+        runs of items with known audio facts (native files) are inserted here."""
         out: dict[int, int] = {}
-        refs: dict[StorageConnection | None, list[ItemRecord]] = defaultdict(list)
-        full: list[ItemRecord] = []
-        for r in new:
-            (full if r.record.sha256 else refs[self._connection_for(r.record)]).append(r.record)
-        for connection, records in refs.items():
+        runs = groupby(
+            (r.record for r in new),
+            key=lambda rec: (rec.sha256 is not None, self._connection_for(rec)),
+        )
+        for (full, connection), run in runs:
+            records = list(run)
+            if full:
+                out.update(self._insert_items(records))
+                continue
             result = items_register(
                 project=self.project,
                 connection=connection,
@@ -590,44 +597,43 @@ class _Importer:
                 user=self.user,
             )
             for rec in records:
-                out[id(rec)] = result.item_ids[
-                    rec.external_id or clean_relative_path(rec.storage_key)
-                ]
-        if full:
-            rows = [
-                AudioItem(
-                    project=self.project,
-                    storage_key=rec.storage_key,
-                    connection=self._connection_for(rec),
-                    original_name=rec.original_name[:500] or posixpath.basename(rec.storage_key),
-                    external_id=rec.external_id,
-                    sha256=rec.sha256,
-                    size_bytes=rec.size_bytes,
-                    format=rec.format,
-                    content_type=rec.content_type,
-                    duration_s=rec.duration_s,
-                    sample_rate_hz=rec.sample_rate_hz,
-                    channels=rec.channels,
-                    metadata=rec.metadata,
-                    state=AudioItem.State.PENDING,
-                    uploaded_by=self.user,
-                )
-                for rec in full
-            ]
-            AudioItem.objects.bulk_create(rows, ignore_conflicts=True)
-            shas = [rec.sha256 for rec in full]
-            ids = dict(
-                AudioItem.objects.filter(project=self.project, sha256__in=shas).values_list(
-                    "sha256", "id"
-                )
-            )
-            for rec in full:
-                out[id(rec)] = ids[rec.sha256]
-            created = sorted(ids.values())
-            for start in range(0, len(created), PROCESS_BATCH_SIZE):
-                chunk = created[start : start + PROCESS_BATCH_SIZE]
-                enqueue_on_commit(TASK_ITEMS_PROCESS_BATCH, ",".join(str(i) for i in chunk))
+                key = rec.external_id or clean_relative_path(rec.storage_key)
+                out[id(rec)] = result.item_ids[key]
         return out
+
+    def _insert_items(self, records: list[ItemRecord]) -> dict[int, int]:
+        rows = [
+            AudioItem(
+                project=self.project,
+                storage_key=rec.storage_key,
+                connection=self._connection_for(rec),
+                original_name=rec.original_name[:500] or posixpath.basename(rec.storage_key),
+                external_id=rec.external_id,
+                sha256=rec.sha256,
+                size_bytes=rec.size_bytes,
+                format=rec.format,
+                content_type=rec.content_type,
+                duration_s=rec.duration_s,
+                sample_rate_hz=rec.sample_rate_hz,
+                channels=rec.channels,
+                metadata=rec.metadata,
+                state=AudioItem.State.PENDING,
+                uploaded_by=self.user,
+            )
+            for rec in records
+        ]
+        # ignore_conflicts: an item uploaded meanwhile with the same bytes is not an error
+        AudioItem.objects.bulk_create(rows, ignore_conflicts=True)
+        ids = dict(
+            AudioItem.objects.filter(
+                project=self.project, sha256__in=[rec.sha256 for rec in records]
+            ).values_list("sha256", "id")
+        )
+        created = sorted(ids.values())
+        for start in range(0, len(created), PROCESS_BATCH_SIZE):
+            chunk = created[start : start + PROCESS_BATCH_SIZE]
+            enqueue_on_commit(TASK_ITEMS_PROCESS_BATCH, ",".join(str(i) for i in chunk))
+        return {id(rec): ids[rec.sha256] for rec in records}
 
     def _people(self, resolved: list[_Resolved]) -> None:
         """Users for every username in the batch: existing accounts, else new inactive ones;

@@ -6,7 +6,7 @@ every chosen label), or, when the result shares a region's ``id``, that segment'
 region has none; ``textarea`` sharing a region's ``id`` -> the segment's text. Anything else is
 reported as unmapped. ``completed_by`` becomes the annotator: its ``username`` or ``email``
 when it is an object, ``label-studio-<n>`` when it is a number, the importing user when absent.
-Tasks are known by ``data.external_id``, else by their audio reference.
+Tasks are known by ``data.external_id``, else ``data.sha256``, else their audio reference.
 """
 
 from __future__ import annotations
@@ -127,10 +127,12 @@ def _task(row: int, task: Any, groups: Mapping[str, frozenset[str]]) -> Iterator
         yield from problems.errors
         return
     yield from unmapped
+    sha256 = parse.optional_text(data.get("sha256"), "data.sha256", problems, max_length=64)
     yield ItemRecord(
         row=row,
-        external_id=external_id or ref,
-        sha256=parse.optional_text(data.get("sha256"), "data.sha256", problems, max_length=64),
+        # An item known by its bytes keeps no external id; otherwise the audio reference is one.
+        external_id=external_id or (None if sha256 else ref),
+        sha256=sha256,
         storage_key=ref,
         original_name=str(data.get("original_name") or ref.rsplit("/", 1)[-1]),
         duration_s=duration_hint or 0.0,

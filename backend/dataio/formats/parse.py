@@ -230,16 +230,13 @@ def prediction(
             raw, f"{path}.segments.{i}" if path else f"segments.{i}", problems, scored=True
         )
         if seg is not None:
-            segs.append(
-                {
-                    "start_s": seg.start_s,
-                    "end_s": seg.end_s,
-                    "label": seg.label,
-                    "score": seg.score,
-                    "low_hz": seg.low_hz,
-                    "high_hz": seg.high_hz,
-                }
-            )
+            # Stored as given (key order, extra keys), with the numbers as numbers.
+            kept = dict(raw)
+            kept.update(start_s=seg.start_s, end_s=seg.end_s)
+            for key in ("score", "low_hz", "high_hz"):
+                if kept.get(key) is not None:
+                    kept[key] = getattr(seg, key)
+            segs.append(kept)
     uncertainty = number(
         value.get("uncertainty"), _join(path, "uncertainty"), problems, optional=True
     )
