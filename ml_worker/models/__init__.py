@@ -1,8 +1,9 @@
-"""Models on log-mel features: ClipCNN, SegmentCRNN and the MFCC baseline (no Django/Celery)."""
+"""Models: ClipCNN, SegmentCRNN, the MFCC baseline and embedding heads (no Django/Celery)."""
 
 from ml_worker.models.base import ClipModel, EarmarkModel
 from ml_worker.models.baseline import MfccLogReg
 from ml_worker.models.cnn import ClipCNN, SegmentCRNN
+from ml_worker.models.head import EmbeddingHead
 from ml_worker.models.registry import ARCHITECTURES, build_model
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "ClipCNN",
     "ClipModel",
     "EarmarkModel",
+    "EmbeddingHead",
     "MfccLogReg",
     "SegmentCRNN",
     "build_model",

@@ -8,9 +8,10 @@ from typing import Any
 from ml_worker.models.base import EarmarkModel
 from ml_worker.models.baseline import MfccLogReg
 from ml_worker.models.cnn import ClipCNN, SegmentCRNN
+from ml_worker.models.head import EmbeddingHead
 
 ARCHITECTURES: dict[str, type[EarmarkModel]] = {
-    cls.architecture: cls for cls in (ClipCNN, SegmentCRNN, MfccLogReg)
+    cls.architecture: cls for cls in (ClipCNN, SegmentCRNN, MfccLogReg, EmbeddingHead)
 }
 
 

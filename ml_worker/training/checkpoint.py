@@ -92,7 +92,8 @@ def save_checkpoint(
     lets ``needs_training`` skip retraining on unchanged data. ``format_version`` is for
     tests and migrations; leave it at ``FORMAT_VERSION``.
     """
-    if int(result.model_description["n_mels"]) != feature_config.n_mels:
+    n_mels = result.model_description.get("n_mels")  # embedding heads take no log-mel
+    if n_mels is not None and int(n_mels) != feature_config.n_mels:
         raise ValueError("feature_config.n_mels does not match the model's n_mels")
     payload: dict[str, Any] = {
         "format": FORMAT,
