@@ -4,6 +4,8 @@ multipart uploads and streamed downloads."""
 from __future__ import annotations
 
 import json
+import secrets
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -59,6 +61,86 @@ def error_from_response(response: requests.Response) -> ApiError:
     )
 
 
+class MultipartBody:
+    """A ``multipart/form-data`` body read from the files as it is sent, with its length
+    known in advance (Django needs Content-Length; it does not take chunked requests)."""
+
+    _CHUNK = 1024 * 1024
+
+    def __init__(
+        self,
+        *,
+        fields: list[tuple[str, str]],
+        files: list[tuple[str, Path]],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.boundary = secrets.token_hex(16)
+        self.content_type = f"multipart/form-data; boundary={self.boundary}"
+        self._parts: list[bytes | Path] = []
+        for name, value in fields:
+            self._parts.append(
+                self._head(f'form-data; name="{_quote(name)}"') + value.encode() + b"\r\n"
+            )
+        for name, path in files:
+            disposition = (
+                f'form-data; name="{_quote(name)}"; filename="{_quote(_ascii(path.name))}"; '
+                f"filename*=utf-8''{urllib.parse.quote(path.name)}"
+            )
+            self._parts += [
+                self._head(disposition, "Content-Type: application/octet-stream\r\n"),
+                path,
+                b"\r\n",
+            ]
+        self._parts.append(f"--{self.boundary}--\r\n".encode())
+        self._length = sum(p.stat().st_size if isinstance(p, Path) else len(p) for p in self._parts)
+        self._on_progress = on_progress
+        self._index = 0
+        self._open: IO[bytes] | None = None
+        self._sent = 0
+
+    def _head(self, disposition: str, extra: str = "") -> bytes:
+        return f"--{self.boundary}\r\nContent-Disposition: {disposition}\r\n{extra}\r\n".encode()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int = -1) -> bytes:
+        want = self._CHUNK if size is None or size < 0 else size
+        out = bytearray()
+        while len(out) < want and self._index < len(self._parts):
+            part = self._parts[self._index]
+            if isinstance(part, bytes):
+                out += part
+                self._index += 1
+                continue
+            if self._open is None:
+                self._open = part.open("rb")
+            chunk = self._open.read(want - len(out))
+            if chunk:
+                out += chunk
+            else:
+                self._open.close()
+                self._open = None
+                self._index += 1
+        self._sent += len(out)
+        if self._on_progress is not None and out:
+            self._on_progress(self._sent)
+        return bytes(out)
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open.close()
+            self._open = None
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', "%22").replace("\r", " ").replace("\n", " ")
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "replace").decode().replace("?", "_")
+
+
 class Client:
     def __init__(self, url: str, *, token: str | None = None) -> None:
         self.url = url.rstrip("/")
@@ -105,19 +187,24 @@ class Client:
             url, query = page.get("next"), None  # next already carries the query
 
     def upload(
-        self, path: str, *, files: list[tuple[str, Path]], data: dict[str, str] | None = None
+        self,
+        path: str,
+        *,
+        files: list[tuple[str, Path]],
+        data: dict[str, str] | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> Any:
-        handles: list[IO[bytes]] = []
+        """POST a multipart form, streamed from disk (a multi-gigabyte zip never sits in
+        memory); ``on_progress(bytes_sent)`` follows the upload."""
+        body = MultipartBody(
+            fields=list((data or {}).items()), files=files, on_progress=on_progress
+        )
         try:
-            parts = []
-            for field, file_path in files:
-                fh: IO[bytes] = file_path.open("rb")
-                handles.append(fh)
-                parts.append((field, (file_path.name, fh, "application/octet-stream")))
-            response = self.request("POST", path, files=parts, data=data or {})
+            response = self.request(
+                "POST", path, data=body, headers={"Content-Type": body.content_type}
+            )
         finally:
-            for fh in handles:
-                fh.close()
+            body.close()
         return response.json()
 
     def download(

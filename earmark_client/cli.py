@@ -159,6 +159,11 @@ def _upload_batches(paths: list[Path]) -> list[list[Path]]:
     return batches
 
 
+def _offset_progress(bar: ProgressBar, *, base: int, limit: int) -> Callable[[int], None]:
+    """Bytes sent in one request, drawn as a share of the whole upload."""
+    return lambda sent: bar.update(min(base + sent, limit))
+
+
 def cmd_upload(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.files]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -168,11 +173,16 @@ def cmd_upload(args: argparse.Namespace) -> int:
     totals = {"created": 0, "duplicates": 0, "rejected": 0}
     rejected: list[str] = []
     total_bytes = sum(p.stat().st_size for p in paths)
+    done_bytes = 0
     with _progress("upload", total=total_bytes, as_bytes=True) as bar:
         for batch in _upload_batches(paths):
             files = [("archive" if p.suffix.lower() == ".zip" else "files", p) for p in batch]
             try:
-                body = client.upload(f"/api/projects/{args.project}/items/upload/", files=files)
+                body = client.upload(
+                    f"/api/projects/{args.project}/items/upload/",
+                    files=files,
+                    on_progress=_offset_progress(bar, base=done_bytes, limit=total_bytes),
+                )
             except ApiError as exc:
                 if exc.code != "invalid_audio":  # every file of the batch rejected: go on
                     raise
@@ -183,7 +193,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
             rejected += [
                 f"{f['name']}: {f['error']}" for f in body["files"] if f["status"] == "rejected"
             ]
-            bar.advance(sum(p.stat().st_size for p in batch))
+            done_bytes += sum(p.stat().st_size for p in batch)
+            bar.update(done_bytes)
     for line in rejected:
         _err(f"rejected {line}")
     _out(
@@ -216,7 +227,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     data = {"format": args.format}
     if options:
         data["options"] = json.dumps(options)
-    job = client.upload(f"/api/projects/{args.project}/imports/", files=[("file", path)], data=data)
+    size = path.stat().st_size
+    with _progress("upload", total=size, as_bytes=True) as bar:
+        job = client.upload(
+            f"/api/projects/{args.project}/imports/",
+            files=[("file", path)],
+            data=data,
+            on_progress=lambda sent: bar.update(min(sent, size)),
+        )
     _err(f"import {job['id']} {job['state']}")
     if args.no_wait:
         _out(str(job["id"]))

@@ -313,3 +313,31 @@ def test_progress_bar_draws_only_on_a_terminal():
     counter = ProgressBar("upload", stream=io.StringIO(), enabled=True, as_bytes=True)
     counter.update(3 * 1024 * 1024)
     assert counter.render() == "upload 3.0 MB"
+
+
+def test_uploads_stream_from_disk_with_their_names(logged_in, earmark, tmp_path):
+    project_id = _project(earmark, tmp_path)
+    odd = write_tone(tmp_path / 'Vögel "dawn" 2024.wav', duration_s=1.0, seed=5)
+    done = earmark("upload", str(project_id), str(odd))
+    assert done.code == 0, done.err
+    assert AudioItem.objects.get(project_id=project_id).original_name == 'Vögel "dawn" 2024.wav'
+
+
+def test_the_multipart_body_is_read_in_pieces_of_the_announced_length(tmp_path):
+    from earmark_client.api import MultipartBody
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    progress: list[int] = []
+    body = MultipartBody(
+        fields=[("format", "native")], files=[("file", big)], on_progress=progress.append
+    )
+    pieces = []
+    while piece := body.read(64 * 1024):
+        assert len(piece) <= 64 * 1024
+        pieces.append(piece)
+    data = b"".join(pieces)
+    assert len(data) == len(body)
+    assert big.read_bytes() in data
+    assert data.endswith(f"--{body.boundary}--\r\n".encode())
+    assert progress[-1] == len(body)
