@@ -61,8 +61,10 @@ class SqlClock:
 
     def __init__(self) -> None:
         self.total_s = 0.0
+        self.statements = 0
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.statements += 1
         t0 = time.perf_counter()
         try:
             return execute(sql, params, many, context)
@@ -304,8 +306,9 @@ def plans(project: Any) -> list[tuple[str, str]]:
     return out
 
 
-def single(project: Any, *, n: int) -> tuple[list[float], list[float]]:
-    """One annotator alone: next-item latency and its SQL time, ``n`` claims skipped in turn."""
+def single(project: Any, *, n: int) -> dict[str, Any]:
+    """One annotator alone: next-item latency, its SQL time and statement count, ``n`` claims
+    skipped in turn; and, as the yardstick of the machine's load, ``SELECT 1`` round trips."""
     from django.db import connection
     from rest_framework.test import APIClient
 
@@ -314,16 +317,23 @@ def single(project: Any, *, n: int) -> tuple[list[float], list[float]]:
     user = User.objects.filter(memberships__project=project).order_by("-id").first()
     client = APIClient()
     client.force_authenticate(user)
-    out, sql = [], []
+    out, sql, statements, select_1 = [], [], [], []
     clock = SqlClock()
+    with connection.cursor() as cursor:
+        for _ in range(200):
+            t0 = time.perf_counter()
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            select_1.append(time.perf_counter() - t0)
     with connection.execute_wrapper(clock):
         for _ in range(n):
-            t0, sql0 = time.perf_counter(), clock.total_s
+            t0, sql0, count0 = time.perf_counter(), clock.total_s, clock.statements
             body = client.get(f"/api/projects/{project.pk}/next-item/").json()
             out.append(time.perf_counter() - t0)
             sql.append(clock.total_s - sql0)
+            statements.append(clock.statements - count0)
             client.post(f"/api/items/{body['item']['id']}/skip/")
-    return out, sql
+    return {"alone": out, "alone_sql": sql, "statements": statements, "select_1": select_1}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -338,7 +348,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             annotators=args.annotators,
             policy=args.policy,
         )
-        alone, alone_sql = single(project, n=args.single)
+        alone = single(project, n=args.single)
         result = load(project, rounds=args.rounds)
         checks = check(project)
         explained = plans(project)
@@ -347,8 +357,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         connections.close_all()
     return {
         "info": info,
-        "alone": alone,
-        "alone_sql": alone_sql,
+        **alone,
         **result,
         "checks": checks,
         "plans": explained,
@@ -365,6 +374,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
         rows.append([name, len(values), f"{p50 * ms:.1f}", f"{p95 * ms:.1f}", f"{top * ms:.1f}",
                      f"{s50 * ms:.1f}", f"{s95 * ms:.1f}"])  # fmt: skip
 
+    row("`SELECT 1` round trip (the machine's yardstick)", result["select_1"],
+        result["select_1"])  # fmt: skip
     row("next-item, 1 annotator alone", result["alone"], result["alone_sql"])
     for step in STEPS:
         if result["timings"][step]:
@@ -384,6 +395,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"({len(served) / result['wall_s']:.0f} submissions/s); most slots of one item taken "
         f"in the run: {max(repeats.values()) if repeats else 0} (K = {args.per_item})",
         f"- checks: {result['checks']}; failures: {len(result['failures'])}",
+        f"- SQL statements per next-item (alone, savepoints included): "
+        f"{statistics.median(result['statements']):.0f}",
     ]
     lines += [f"  - {f}" for f in result["failures"][:5]]
     lines += ["", "Plans of the locking read next-item runs per fill level:", ""]

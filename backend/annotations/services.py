@@ -265,8 +265,10 @@ def _claim_from_queue(project: Project, user: User) -> Claim | None:
             continue  # filled between our snapshot and our lock
         item.project = project
         annotation = _new_draft(item, user, assigned=False)
-        if annotation is not None:
-            return Claim(item=item, annotation=annotation)
+        if annotation is None:
+            # The caller's other tab claimed an item a moment ago: serve them that one.
+            return _claim_own_draft(project, user)
+        return Claim(item=item, annotation=annotation)
     return None
 
 
