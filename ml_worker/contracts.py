@@ -135,10 +135,14 @@ class TrainingRequest:
     output_prefix: str
     cancel_key: str
     task: str = "clip"
+    # Bring your own embedding model (clip task): {"key": storage key of a TorchScript or
+    # ONNX file, "sample_rate_hz", "window_s"}; only a small head is then trained.
+    embedding: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "task": self.task,
+            "embedding": None if self.embedding is None else dict(self.embedding),
             "run_id": self.run_id,
             "attempt": self.attempt,
             "project_id": self.project_id,
@@ -167,8 +171,10 @@ class TrainingRequest:
         task = str(data.get("task", "clip"))
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        embedding = data.get("embedding")
         return cls(
             task=task,
+            embedding=None if embedding is None else dict(embedding),
             run_id=int(data["run_id"]),
             attempt=int(data["attempt"]),
             project_id=int(data["project_id"]),

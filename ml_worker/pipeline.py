@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,15 @@ import numpy.typing as npt
 import torch
 
 from ml_worker.contracts import AudioRef, TrainingOutcome, TrainingProgress, TrainingRequest
+from ml_worker.embeddings import (
+    EmbeddingModelError,
+    EmbeddingModelSpec,
+    HeadConfig,
+    embed_items,
+    load_embedding_model,
+    predict_embeddings,
+    train_embedding_head,
+)
 from ml_worker.features import LogMel, LogMelConfig, extract_logmel, fit_length, load_audio
 from ml_worker.inference import (
     embed_clips,
@@ -173,6 +183,8 @@ def _run(
     check_request(request)
     if request.task == "segments":
         return _run_segments(request, storage, report=report, device=device, stop=stop)
+    if request.embedding is not None:
+        return _run_embedding_head(request, storage, report=report, device=device, stop=stop)
     settings = dict(request.settings)
     window_s = float(settings.pop("window_s", DEFAULT_WINDOW_S))
     feature_config = LogMelConfig()
@@ -500,3 +512,119 @@ def _run_segments(
 def _plain(ranking: str) -> str:
     """The detector has no clip embedding: a diverse queue falls back to uncertainty order."""
     return "uncertainty" if ranking == "diverse" else ranking
+
+
+def _run_embedding_head(
+    request: TrainingRequest,
+    storage: Storage,
+    *,
+    report: Report,
+    device: torch.device,
+    stop: StopPoll,
+) -> TrainingOutcome:
+    """The project's own embedding model embeds every item once; only a small head is trained
+    on the pooled embeddings, which also drive the diverse ranking."""
+    assert request.embedding is not None
+    settings = request.embedding
+    key = str(settings.get("key", ""))
+    try:
+        with storage.local_copy(key) as path:
+            spec = EmbeddingModelSpec(
+                path=str(path),
+                sample_rate_hz=int(settings["sample_rate_hz"]),
+                window_s=float(settings["window_s"]),
+            )
+            model = load_embedding_model(spec, device=device)
+    except (OSError, KeyError, ValueError, EmbeddingModelError) as exc:
+        raise RunFailed(f"the embedding model {key!r} cannot be used: {exc}") from exc
+    rate = spec.sample_rate_hz
+
+    def embed(refs: list[AudioRef], phase: str) -> npt.NDArray[np.float32]:
+        rows: list[npt.NDArray[np.float32]] = []
+        for done, ref in enumerate(refs, start=1):
+            if stop():
+                raise Cancelled
+            pairs = [(f"item-{ref.item_id}", partial(load_item, storage, ref, sample_rate_hz=rate))]
+            try:
+                rows.append(embed_items(model, pairs)[0])
+            except EmbeddingModelError as exc:
+                raise RunFailed(f"the embedding model failed on item {ref.item_id}: {exc}") from exc
+            if done % 50 == 0 or done == len(refs):
+                report(TrainingProgress(phase=phase, done=done, total=len(refs)))
+        return np.stack(rows) if rows else np.zeros((0, model.dim), dtype=np.float32)
+
+    train_x = embed([item.audio for item in request.train], "embedding")
+    labels = _targets(request)
+
+    def on_progress(p: Progress) -> None:
+        report(
+            TrainingProgress(
+                phase="training", model=p.model, epoch=p.epoch, epochs=p.epochs, loss=p.loss
+            )
+        )
+
+    try:
+        result = train_embedding_head(
+            train_x,
+            labels,
+            label_names=request.label_names,
+            multi_label=request.multi_label,
+            config=HeadConfig(seed=int(request.settings.get("seed", 0))),
+            embedding={"key": key, "sha256": model.sha256, **settings},
+            device=device,
+            progress=on_progress,
+            should_stop=stop,
+        )
+    except ValueError as exc:
+        raise RunFailed(f"training failed: {exc}") from exc
+    checkpoint_key = f"{request.output_prefix}head.pt"
+    with tempfile.TemporaryDirectory(prefix="earmark-ckpt-") as folder:
+        local = Path(folder) / "head.pt"
+        torch.save({"model": result.model_description, "state_dict": result.model_state}, local)
+        storage.upload(checkpoint_key, local)
+    head = result.build_model(device)
+    predict_x = embed(list(request.predict), "predicting")
+    probs = (
+        predict_embeddings(head, predict_x)  # type: ignore[arg-type]
+        if len(request.predict)
+        else np.zeros((0, len(request.label_names)), dtype=np.float32)
+    )
+    scores = _uncertainty(request, probs)
+    ranks = _rank(request, scores, list(predict_x))
+    rows = []
+    for row, ref in enumerate(request.predict):
+        rows.append(
+            {
+                "item_id": ref.item_id,
+                "clip_scores": {
+                    request.group: {
+                        name: round(float(p), 6)
+                        for name, p in zip(request.label_names, probs[row], strict=True)
+                    }
+                },
+                "uncertainty": round(float(scores[row]), 6),
+                "rank": None if ranks is None else int(ranks[row]),
+            }
+        )
+    predictions_key = f"{request.output_prefix}predictions.jsonl"
+    storage.write_bytes(predictions_key, _jsonl(rows))
+    return TrainingOutcome(
+        run_id=request.run_id,
+        attempt=request.attempt,
+        state="succeeded",
+        kind=result.architecture,
+        checkpoint_key=checkpoint_key,
+        metrics={
+            "chosen": result.architecture,
+            "held_out": None if result.metrics is None else result.metrics.to_json(),
+            "embedding_model": {"key": key, "sha256": model.sha256, "dim": model.dim},
+            "n_train": result.n_train,
+            "n_val": result.n_val,
+            "epochs_run": result.epochs_run,
+        },
+        trained_on=_trained_on(request),
+        training_time_s=round(result.train_time_s, 3),
+        device=str(device),
+        predictions_key=predictions_key,
+        predicted=len(rows),
+    )

@@ -17,7 +17,12 @@ from backend.predictions.selectors import (
     prediction_list_for_project,
     training_run_list,
 )
-from backend.predictions.services import training_cancel, training_start
+from backend.predictions.services import (
+    embedding_model_clear,
+    embedding_model_set,
+    training_cancel,
+    training_start,
+)
 from backend.projects.models import Membership
 from backend.projects.selectors import ProjectAccess, project_access
 from backend.users.auth import current_user
@@ -165,3 +170,44 @@ class ProjectPredictionListApi(ListAPIView[Prediction]):
                 )
             version = int(raw)
         return prediction_list_for_project(access=access, model_version_id=version)
+
+
+class EmbeddingModelApi(APIView):
+    """Upload the project's own embedding model (managers): multipart ``file`` (.pt, .pth
+    TorchScript or .onnx), ``sample_rate_hz`` and ``window_s`` of the windows it takes.
+    DELETE goes back to the built-in models."""
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField()
+        sample_rate_hz = serializers.IntegerField(min_value=4000, max_value=192_000)
+        window_s = serializers.FloatField(min_value=0.05, max_value=60)
+
+    class OutputSerializer(serializers.Serializer):
+        key = serializers.CharField()
+        sample_rate_hz = serializers.IntegerField()
+        window_s = serializers.FloatField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        access = project_access(
+            user=current_user(request), project_id=project_id, minimum=Role.MANAGER
+        )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        model = embedding_model_set(
+            project=access.project,
+            name=upload.name,
+            data=upload,
+            size=upload.size,
+            sample_rate_hz=data.validated_data["sample_rate_hz"],
+            window_s=data.validated_data["window_s"],
+        )
+        return Response(self.OutputSerializer(model).data, status=201)
+
+    def delete(self, request: Request, project_id: int) -> Response:
+        access = project_access(
+            user=current_user(request), project_id=project_id, minimum=Role.MANAGER
+        )
+        embedding_model_clear(project=access.project)
+        return Response(status=204)

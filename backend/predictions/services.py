@@ -9,6 +9,7 @@ queue order. ``training_reap`` resends or fails runs whose worker went silent.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ from backend.predictions.selectors import (
 )
 from backend.projects.models import Project
 from backend.projects.schema import LabelSchema
-from backend.projects.training import TrainingSettings
+from backend.projects.training import TrainingSettings, embedding_models_prefix
 from backend.users.models import User
 from ml_worker.contracts import (
     TASK_TRAIN,
@@ -67,7 +68,10 @@ def run_prefix(run: TrainingRun) -> str:
 
 def _settings(project: Project) -> tuple[TrainingSettings, LabelSchema]:
     schema = LabelSchema.parse(project.label_schema)
-    return TrainingSettings.parse(project.training_settings, schema=schema), schema
+    settings = TrainingSettings.parse(
+        project.training_settings, schema=schema, project_id=project.pk
+    )
+    return settings, schema
 
 
 def _segment_items(project: Project, schema: LabelSchema) -> list[LabelledItem]:
@@ -174,6 +178,7 @@ def training_dispatch(*, run_id: int) -> None:
             },
             output_prefix=run_prefix(run),
             cancel_key=f"{run_prefix(run)}cancel",
+            embedding=settings.embedding_model if task == "clip" else None,
         )
         key = f"{run_prefix(run)}request.json"
         _write(key, json.dumps(request.to_json()).encode())
@@ -386,3 +391,52 @@ def training_maybe_start(*, project_id: int) -> TrainingRun | None:
     except (ValidationFailed, Conflict) as exc:
         logger.info("auto-training of project %s not started: %s", project_id, exc)
         return None
+
+
+MODEL_SUFFIXES = (".pt", ".pth", ".onnx")
+MAX_MODEL_BYTES = 512 * 1024**2
+
+
+@transaction.atomic
+def embedding_model_set(
+    *, project: Project, name: str, data: Any, size: int, sample_rate_hz: int, window_s: float
+) -> dict[str, Any]:
+    """Store a TorchScript or ONNX embedding model and make the project train heads on it.
+
+    The backend cannot run the model (no torch here); the ML worker checks it when a run
+    loads it and fails the run with the reason if it is unusable.
+    """
+    suffix = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+    if suffix not in MODEL_SUFFIXES:
+        raise ValidationFailed(
+            f"{name!r} is not a TorchScript (.pt, .pth) or ONNX (.onnx) file",
+            fields={"file": [f"must end in one of {list(MODEL_SUFFIXES)}"]},
+        )
+    if size > MAX_MODEL_BYTES or size == 0:
+        raise ValidationFailed(
+            f"the model file must be 1 byte to {MAX_MODEL_BYTES // 1024**2} MB, got {size} bytes",
+            fields={"file": ["empty or too large"]},
+        )
+    digest = hashlib.sha256()
+    for chunk in data.chunks():
+        digest.update(chunk)
+    key = f"{embedding_models_prefix(project.pk)}{digest.hexdigest()[:20]}{suffix}"
+    model = {"key": key, "sample_rate_hz": sample_rate_hz, "window_s": window_s}
+    settings = {**project.training_settings, "embedding_model": model}
+    TrainingSettings.parse(
+        settings, schema=LabelSchema.parse(project.label_schema), project_id=project.pk
+    )
+    data.seek(0)
+    if not default_storage.exists(key):
+        default_storage.save(key, data)
+    project.training_settings = settings
+    project.save(update_fields=["training_settings", "updated_at"])
+    return model
+
+
+@transaction.atomic
+def embedding_model_clear(*, project: Project) -> None:
+    """Go back to the built-in models (the uploaded files stay until the project is deleted)."""
+    settings = {k: v for k, v in project.training_settings.items() if k != "embedding_model"}
+    project.training_settings = settings
+    project.save(update_fields=["training_settings", "updated_at"])

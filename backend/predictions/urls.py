@@ -1,6 +1,7 @@
 from django.urls import path
 
 from backend.predictions.apis import (
+    EmbeddingModelApi,
     ItemPredictionListApi,
     ModelVersionListApi,
     ProjectPredictionListApi,
@@ -25,6 +26,11 @@ urlpatterns = [
         "training-runs/<int:run_id>/cancel/",
         TrainingRunCancelApi.as_view(),
         name="training-run-cancel",
+    ),
+    path(
+        "projects/<int:project_id>/embedding-model/",
+        EmbeddingModelApi.as_view(),
+        name="embedding-model",
     ),
     path(
         "projects/<int:project_id>/predictions/",

@@ -68,7 +68,9 @@ def project_update(*, project: Project, data: dict[str, Any]) -> Project:
     if "training_settings" in data or "label_schema" in data:
         schema = LabelSchema.parse(data.get("label_schema", project.label_schema))
         TrainingSettings.parse(
-            data.get("training_settings", project.training_settings), schema=schema
+            data.get("training_settings", project.training_settings),
+            schema=schema,
+            project_id=project.pk,
         )
     project, _ = model_update(instance=project, fields=PROJECT_EDITABLE, data=data)
     return project

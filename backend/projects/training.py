@@ -7,7 +7,11 @@ Shape (every key optional)::
      "auto_train_after": 20,      # start a run after this many new submissions (0: only on request)
      "epochs": 30, "window_s": 5.0, "seed": 0,
      "uncertainty": "least_confidence",   # or "margin", "entropy"
-     "batch_size_al": 10}         # batch size the diverse queue spreads over
+     "batch_size_al": 10,         # batch size the diverse queue spreads over
+     "embedding_model": {"key": "projects/7/embedding-models/ab12.onnx",
+                         "sample_rate_hz": 16000, "window_s": 1.0}}
+                                  # your own embedding model (uploaded through the API);
+                                  # then only a small head is trained on its embeddings
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ class TrainingSettings:
     seed: int = 0
     uncertainty: str = "least_confidence"
     batch_size_al: int = 10
+    embedding_model: dict[str, Any] | None = None
 
     @classmethod
-    def parse(cls, raw: Any, *, schema: LabelSchema | None = None) -> TrainingSettings:
+    def parse(
+        cls, raw: Any, *, schema: LabelSchema | None = None, project_id: int | None = None
+    ) -> TrainingSettings:
         """Validate raw JSON; raise ``ValidationFailed`` naming every bad field."""
         if raw is None:
             raw = {}
@@ -74,6 +81,9 @@ class TrainingSettings:
                 err("group", "must be the name of a clip label group")
             elif schema is not None and schema.group(group) is None:
                 err("group", f"no clip label group named {group!r} in the label schema")
+        model = raw.get("embedding_model")
+        if model is not None:
+            _check_embedding_model(model, project_id, err)
         if errors:
             first = next(iter(errors))
             raise ValidationFailed(f"{first}: {errors[first][0]}", fields=errors)
@@ -91,3 +101,27 @@ class TrainingSettings:
         if self.group:
             return schema.group(self.group)
         return schema.clip_groups[0] if schema.clip_groups else None
+
+
+def embedding_models_prefix(project_id: int) -> str:
+    return f"projects/{project_id}/embedding-models/"
+
+
+def _check_embedding_model(model: Any, project_id: int | None, err: Any) -> None:
+    if not isinstance(model, dict):
+        err("embedding_model", "must be an object with key, sample_rate_hz and window_s")
+        return
+    unknown = set(model) - {"key", "sample_rate_hz", "window_s"}
+    if unknown:
+        err("embedding_model", f"unknown keys {sorted(unknown)}")
+    key = model.get("key")
+    if project_id is None:
+        err("embedding_model.key", "upload the model to the project first")
+    elif not isinstance(key, str) or not key.startswith(embedding_models_prefix(project_id)):
+        err("embedding_model.key", "must name a model uploaded to this project")
+    rate = model.get("sample_rate_hz")
+    if isinstance(rate, bool) or not isinstance(rate, int) or not 4000 <= rate <= 192_000:
+        err("embedding_model.sample_rate_hz", "must be an integer from 4000 to 192000")
+    window = model.get("window_s")
+    if isinstance(window, bool) or not isinstance(window, int | float) or not 0.05 <= window <= 60:
+        err("embedding_model.window_s", "must be a number of seconds from 0.05 to 60")

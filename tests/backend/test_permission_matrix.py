@@ -13,6 +13,8 @@ from django.urls import get_resolver
 
 from backend.audio.models import StorageConnection
 from backend.audio.services import IngestSource, items_ingest
+from backend.dataio.models import ExportJob, ImportJob
+from backend.predictions.models import TrainingRun
 from backend.projects.models import Membership
 from tests.audio_gen import write_tone
 from tests.factories import AnnotationFactory, UserFactory
@@ -32,8 +34,10 @@ class Case:
     fmt: str = "json"
 
 
-def _cases(project_id: int, item_id: int, others_annotation_id: int, member_id: int) -> list[Case]:
-    p, i, a, m = project_id, item_id, others_annotation_id, member_id
+def _cases(
+    project_id: int, item_id: int, others_annotation_id: int, member_id: int, run_id: int = 5
+) -> list[Case]:
+    p, i, a, m, r = project_id, item_id, others_annotation_id, member_id, run_id
     ok_all = (404, 200, 200, 200)
     return [
         Case("get", f"/api/projects/{p}/", None, ok_all),
@@ -62,6 +66,15 @@ def _cases(project_id: int, item_id: int, others_annotation_id: int, member_id: 
         Case("post", f"/api/annotations/{a}/submit/", {"version": 1}, (404, 404, 403, 403)),
         Case("get", f"/api/projects/{p}/model-versions/", None, ok_all),
         Case("get", f"/api/projects/{p}/training-runs/", None, ok_all),
+        # starting needs a manager; this project has no labels yet, so the manager gets a 400
+        Case("post", f"/api/projects/{p}/training-runs/", None, (404, 403, 403, 400)),
+        Case("get", f"/api/training-runs/{r}/", None, ok_all),
+        # the run has finished: the manager may try, and hears it is too late
+        Case("post", f"/api/training-runs/{r}/cancel/", None, (404, 403, 403, 409)),
+        Case("get", f"/api/projects/{p}/predictions/", None, ok_all),
+        Case("post", f"/api/projects/{p}/embedding-model/", {}, (404, 403, 403, 400),
+             "multipart"),
+        Case("delete", f"/api/projects/{p}/embedding-model/", None, (404, 403, 403, 204)),
         # agreement figures compare people's work: reviewers and managers only
         Case("get", f"/api/projects/{p}/agreement/", None, (404, 403, 200, 200)),
         Case("get", f"/api/projects/{p}/progress/", None, (404, 403, 200, 200)),
@@ -125,7 +138,10 @@ def test_permission_matrix(client_for, project, stored_item, role, case_index):
     user = UserFactory()
     if role != "outsider":
         Membership.objects.create(project=project, user=user, role=role)
-    case = _cases(project.pk, item.pk, others.pk, owner.pk)[case_index]
+    run = TrainingRun.objects.create(project=project, state=TrainingRun.State.SUCCEEDED)
+    case = _cases(project.pk, item.pk, others.pk, owner.pk, run.pk)[case_index]
+    ImportJob.objects.create(pk=project.pk, project=project, format="native", source_key="k")
+    ExportJob.objects.create(pk=project.pk, project=project, format="csv")
     StorageConnection.objects.create(
         pk=project.pk, project=project, name="field", kind="folder", root="/srv/not-allowed"
     )

@@ -80,7 +80,8 @@ def test_a_run_trains_predicts_and_ranks_every_unfinished_item(tmp_path):
     outcome = run_training(request, storage, report=reports.append)
     assert outcome.state == "succeeded", outcome.error
     assert outcome.kind in {"ClipCNN", "MfccLogReg"}
-    assert outcome.metrics is not None and outcome.metrics["held_out"]["accuracy"] >= 0.5
+    assert outcome.metrics is not None
+    assert outcome.metrics["held_out"]["accuracy"] >= 0.5
     assert outcome.trained_on == {
         "group": "pitch",
         "items": 12,
@@ -104,7 +105,9 @@ def test_a_run_trains_predicts_and_ranks_every_unfinished_item(tmp_path):
     )
     assert right >= 5
     phases = [r.phase for r in reports]
-    assert phases[0] == "loading" and "training" in phases and phases[-1] == "ranking"
+    assert phases[0] == "loading"
+    assert "training" in phases
+    assert phases[-1] == "ranking"
 
 
 def test_uncertainty_ranking_puts_the_least_certain_first(tmp_path):
@@ -218,3 +221,52 @@ def test_a_segments_run_trains_a_detector_and_predicts_segments_with_scores(tmp_
     assert abs(best["start_s"] - 1.5) < 0.3
     assert abs(best["end_s"] - 2.5) < 0.3
     assert 0 < best["score"] <= 1
+
+
+def test_a_project_embedding_model_trains_only_a_head_and_ranks_with_its_embeddings(tmp_path):
+    import torch
+
+    from tests.ml_worker.test_embeddings import BandEnergy
+
+    storage = LocalStorage(tmp_path)
+    model_path = tmp_path / "projects/3/embedding-models/band.pt"
+    model_path.parent.mkdir(parents=True)
+    torch.jit.script(BandEnergy()).save(str(model_path))
+    request = _request(
+        tmp_path,
+        embedding={
+            "key": "projects/3/embedding-models/band.pt",
+            "sample_rate_hz": 8000,
+            "window_s": 0.5,
+        },
+    )
+    request = TrainingRequest.from_json(json.loads(json.dumps(request.to_json())))
+    outcome = run_training(request, storage, report=lambda _: None)
+    assert outcome.state == "succeeded", outcome.error
+    assert outcome.kind == "EmbeddingHead"
+    assert outcome.metrics is not None
+    assert outcome.metrics["embedding_model"]["dim"] == 8
+    rows = [json.loads(line) for line in storage.read_bytes(outcome.predictions_key).splitlines()]
+    assert sorted(r["rank"] for r in rows) == list(range(1, 7))
+    right = sum(
+        max(r["clip_scores"]["pitch"], key=r["clip_scores"]["pitch"].get)
+        == ("low" if (r["item_id"] - 1000) % 2 else "high")
+        for r in rows
+    )
+    assert right == 6
+
+
+def test_an_unusable_embedding_model_fails_the_run_naming_it(tmp_path):
+    storage = LocalStorage(tmp_path)
+    storage.write_bytes("projects/3/embedding-models/junk.pt", b"not a model")
+    request = _request(
+        tmp_path,
+        embedding={
+            "key": "projects/3/embedding-models/junk.pt",
+            "sample_rate_hz": 8000,
+            "window_s": 0.5,
+        },
+    )
+    outcome = run_training(request, storage, report=lambda _: None)
+    assert outcome.state == "failed"
+    assert "junk.pt" in outcome.error

@@ -319,3 +319,73 @@ def test_a_segments_project_without_segments_cannot_train(client_for, manager, p
     response = client_for(manager).post(f"/api/projects/{project.pk}/training-runs/")
     assert response.status_code == 400
     assert "train a detector" in response.json()["error"]["message"]
+
+
+def test_a_manager_uploads_an_embedding_model_and_runs_then_train_a_head_on_it(
+    client_for, manager, annotator, ml_project, media_root, sent, committed
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    url = f"/api/projects/{ml_project.pk}/embedding-model/"
+    body = {"file": SimpleUploadedFile("band.onnx", b"onnx bytes"), "sample_rate_hz": 16000}
+    denied = client_for(annotator).post(url, {**body, "window_s": 1.0}, format="multipart")
+    assert denied.status_code == 403
+    response = client_for(manager).post(
+        url,
+        {
+            "file": SimpleUploadedFile("band.onnx", b"onnx bytes"),
+            "sample_rate_hz": 16000,
+            "window_s": 1.0,
+        },
+        format="multipart",
+    )
+    assert response.status_code == 201, response.json()
+    key = response.json()["key"]
+    assert key.startswith(f"projects/{ml_project.pk}/embedding-models/")
+    assert key.endswith(".onnx")
+    assert (media_root / key).read_bytes() == b"onnx bytes"
+    ml_project.refresh_from_db()
+    assert ml_project.training_settings["embedding_model"]["key"] == key
+    with committed():
+        services.training_start(project=ml_project, user=manager)
+    request = json.loads(default_storage.open(sent[0][2]).read())
+    assert request["embedding"] == {"key": key, "sample_rate_hz": 16000, "window_s": 1.0}
+    # and back to the built-in models
+    assert client_for(manager).delete(url).status_code == 204
+    ml_project.refresh_from_db()
+    assert "embedding_model" not in ml_project.training_settings
+
+
+def test_a_file_that_is_no_model_is_refused_and_nothing_is_stored(
+    client_for, manager, project, media_root
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = client_for(manager).post(
+        f"/api/projects/{project.pk}/embedding-model/",
+        {"file": SimpleUploadedFile("notes.txt", b"hello"), "sample_rate_hz": 16000, "window_s": 1},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "TorchScript" in response.json()["error"]["message"]
+    assert not any(media_root.rglob("*"))
+    project.refresh_from_db()
+    assert project.training_settings == {}
+
+
+def test_training_settings_may_only_name_a_model_of_this_project(client_for, manager, project):
+    response = client_for(manager).patch(
+        f"/api/projects/{project.pk}/",
+        {
+            "training_settings": {
+                "embedding_model": {
+                    "key": "projects/999/embedding-models/x.pt",
+                    "sample_rate_hz": 16000,
+                    "window_s": 1.0,
+                }
+            }
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "training_settings.embedding_model.key" in response.json()["error"]["fields"]
