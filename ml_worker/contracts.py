@@ -64,9 +64,12 @@ class AudioRef:
     item_id: int
     key: str = ""
     path: str = ""
+    # The audio's content hash when known: the worker's feature cache is keyed by it, so
+    # changed audio never reads old features.
+    sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"item_id": self.item_id, "key": self.key, "path": self.path}
+        return {"item_id": self.item_id, "key": self.key, "path": self.path, "sha256": self.sha256}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AudioRef:
@@ -74,6 +77,7 @@ class AudioRef:
             item_id=int(data["item_id"]),
             key=str(data.get("key", "")),
             path=str(data.get("path", "")),
+            sha256=str(data.get("sha256") or ""),
         )
 
 

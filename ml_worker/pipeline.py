@@ -29,11 +29,19 @@ from ml_worker.embeddings import (
     EmbeddingModelSpec,
     HeadConfig,
     embed_items,
+    embedding_cache,
     load_embedding_model,
     predict_embeddings,
     train_embedding_head,
 )
-from ml_worker.features import LogMel, LogMelConfig, extract_logmel, fit_length, load_audio
+from ml_worker.features import (
+    FeatureCache,
+    LogMel,
+    LogMelConfig,
+    extract_logmel,
+    fit_length,
+    load_audio,
+)
 from ml_worker.inference import (
     embed_clips,
     entropy,
@@ -158,18 +166,51 @@ def run_training(
     *,
     report: Report,
     device: torch.device | str = "cpu",
+    cache_root: Path | None = None,
 ) -> TrainingOutcome:
     """Train, choose between the CNN and the baseline, predict and rank; never raises for a
-    failed or cancelled run (the outcome says so), only for bugs."""
+    failed or cancelled run (the outcome says so), only for bugs.
+
+    ``cache_root``: where features (log-mel windows, or a project model's embeddings) are
+    cached per item, keyed by the audio's sha256 and the feature settings; None: no cache.
+    """
     stop = StopPoll(storage, request.cancel_key)
+    caches = Caches(cache_root)
     try:
-        return _run(request, storage, report=report, device=torch.device(device), stop=stop)
+        return _run(
+            request, storage, report=report, device=torch.device(device), stop=stop, caches=caches
+        )
     except Cancelled:
         return TrainingOutcome(run_id=request.run_id, attempt=request.attempt, state="cancelled")
     except RunFailed as exc:
         return TrainingOutcome(
             run_id=request.run_id, attempt=request.attempt, state="failed", error=str(exc)
         )
+
+
+class Caches:
+    """Per-item feature caches under one root (or none)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    def features(self, config_key: str) -> FeatureCache | None:
+        return None if self.root is None else FeatureCache(self.root / "features", config_key)
+
+    def embeddings(self, model: Any) -> FeatureCache | None:
+        return None if self.root is None else embedding_cache(str(self.root / "embeddings"), model)
+
+
+def cached(
+    cache: FeatureCache | None,
+    ref: AudioRef,
+    tag: str,
+    compute: Callable[[], npt.NDArray[np.float32]],
+) -> npt.NDArray[np.float32]:
+    """``compute()`` through ``cache`` when the item's content hash is known."""
+    if cache is None or not ref.sha256:
+        return compute()
+    return cache.get_or_compute(f"{ref.sha256}:{tag}", compute)
 
 
 def _run(
@@ -179,12 +220,15 @@ def _run(
     report: Report,
     device: torch.device,
     stop: StopPoll,
+    caches: Caches,
 ) -> TrainingOutcome:
     check_request(request)
     if request.task == "segments":
         return _run_segments(request, storage, report=report, device=device, stop=stop)
     if request.embedding is not None:
-        return _run_embedding_head(request, storage, report=report, device=device, stop=stop)
+        return _run_embedding_head(
+            request, storage, report=report, device=device, stop=stop, caches=caches
+        )
     settings = dict(request.settings)
     window_s = float(settings.pop("window_s", DEFAULT_WINDOW_S))
     feature_config = LogMelConfig()
@@ -197,15 +241,22 @@ def _run(
     frontend = LogMel(feature_config).to(device)
 
     total = len(request.train)
-    clips: list[npt.NDArray[np.float32]] = []
+    cache = caches.features(feature_config.key)
+    tag = f"train:{window_samples}"
+
+    def train_features(ref: AudioRef) -> npt.NDArray[np.float32]:
+        signal = load_item(storage, ref, sample_rate_hz=rate)
+        clip = item_windows(signal, window_samples=window_samples, count=1)
+        return np.asarray(extract_logmel(clip, config=feature_config, device=device)[0])
+
+    rows: list[npt.NDArray[np.float32]] = []
     for done, item in enumerate(request.train, start=1):
         if stop():
             raise Cancelled
-        signal = load_item(storage, item.audio, sample_rate_hz=rate)
-        clips.append(item_windows(signal, window_samples=window_samples, count=1)[0])
+        rows.append(cached(cache, item.audio, tag, partial(train_features, item.audio)))
         if done % 25 == 0 or done == total:
             report(TrainingProgress(phase="loading", done=done, total=total))
-    features = extract_logmel(np.stack(clips), config=feature_config, device=device)
+    features = np.stack(rows)
     labels = _targets(request)
 
     def on_progress(p: Progress) -> None:
@@ -243,9 +294,9 @@ def _run(
 
     model = chosen.build_model(device)
     assert isinstance(model, ClipModel)
-    rows = _predict(request, storage, model, frontend, window_samples, report, stop)
+    predicted = _predict(request, storage, model, frontend, window_samples, report, stop, cache)
     predictions_key = f"{request.output_prefix}predictions.jsonl"
-    storage.write_bytes(predictions_key, _jsonl(rows))
+    storage.write_bytes(predictions_key, _jsonl(predicted))
     return TrainingOutcome(
         run_id=request.run_id,
         attempt=request.attempt,
@@ -257,7 +308,7 @@ def _run(
         training_time_s=round(cnn.train_time_s + baseline.train_time_s, 3),
         device=str(device),
         predictions_key=predictions_key,
-        predicted=len(rows),
+        predicted=len(predicted),
     )
 
 
@@ -269,8 +320,10 @@ def _predict(
     window_samples: int,
     report: Report,
     stop: StopPoll,
+    cache: FeatureCache | None,
 ) -> list[dict[str, Any]]:
     rate = frontend.config.sample_rate_hz
+    tag = f"predict:{window_samples}:{PREDICT_WINDOWS}"
     device = next(model.parameters()).device
     total = len(request.predict)
     probs = np.zeros((total, len(request.label_names)), dtype=np.float32)
@@ -278,10 +331,14 @@ def _predict(
     for row, ref in enumerate(request.predict):
         if stop():
             raise Cancelled
-        signal = load_item(storage, ref, sample_rate_hz=rate)
-        wins = item_windows(signal, window_samples=window_samples, count=PREDICT_WINDOWS)
-        with torch.inference_mode():
-            feats = frontend(torch.from_numpy(wins).to(device)).cpu().numpy()
+
+        def window_features(ref: AudioRef = ref) -> npt.NDArray[np.float32]:
+            signal = load_item(storage, ref, sample_rate_hz=rate)
+            wins = item_windows(signal, window_samples=window_samples, count=PREDICT_WINDOWS)
+            with torch.inference_mode():
+                return np.asarray(frontend(torch.from_numpy(wins).to(device)).cpu().numpy())
+
+        feats = cached(cache, ref, tag, window_features)
         window_probs = predict_clips(model, feats)
         # Mean over windows: the share of the recording where each label is heard.
         probs[row] = window_probs.mean(axis=0)
@@ -521,6 +578,7 @@ def _run_embedding_head(
     report: Report,
     device: torch.device,
     stop: StopPoll,
+    caches: Caches,
 ) -> TrainingOutcome:
     """The project's own embedding model embeds every item once; only a small head is trained
     on the pooled embeddings, which also drive the diverse ranking."""
@@ -538,15 +596,19 @@ def _run_embedding_head(
     except (OSError, KeyError, ValueError, EmbeddingModelError) as exc:
         raise RunFailed(f"the embedding model {key!r} cannot be used: {exc}") from exc
     rate = spec.sample_rate_hz
+    cache = caches.embeddings(model)
 
     def embed(refs: list[AudioRef], phase: str) -> npt.NDArray[np.float32]:
         rows: list[npt.NDArray[np.float32]] = []
         for done, ref in enumerate(refs, start=1):
             if stop():
                 raise Cancelled
-            pairs = [(f"item-{ref.item_id}", partial(load_item, storage, ref, sample_rate_hz=rate))]
+            load = partial(load_item, storage, ref, sample_rate_hz=rate)
             try:
-                rows.append(embed_items(model, pairs)[0])
+                if ref.sha256 and cache is not None:
+                    rows.append(embed_items(model, [(ref.sha256, load)], cache=cache)[0])
+                else:
+                    rows.append(embed_items(model, [(f"item-{ref.item_id}", load)])[0])
             except EmbeddingModelError as exc:
                 raise RunFailed(f"the embedding model failed on item {ref.item_id}: {exc}") from exc
             if done % 50 == 0 or done == len(refs):

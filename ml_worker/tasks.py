@@ -77,7 +77,13 @@ def train(run_id: int, attempt: int, request_key: str) -> None:
             run_id=run_id, attempt=attempt, state="failed", error=f"unreadable request: {exc}"
         )
     else:
-        outcome = run_training(request, store, report=report, device=pick_device())
+        outcome = run_training(
+            request,
+            store,
+            report=report,
+            device=pick_device(),
+            cache_root=ENV.var_dir / "ml-cache",
+        )
     outcome_key = request_key.rsplit("/", 1)[0] + "/outcome.json"
     store.write_bytes(outcome_key, json.dumps(outcome.to_json()).encode())
     logger.info("training run %s attempt %s: %s", run_id, attempt, outcome.state)

@@ -76,11 +76,13 @@ class LabelledItem:
 def audio_ref(item: AudioItem, connections: dict[int, StorageConnection]) -> AudioRef | None:
     """How the ML worker reads an item: our storage key, or the path inside a server folder.
     None for items the worker cannot read (registered in an S3 connection)."""
+    sha = item.sha256 or ""
     if item.connection_id is None:
-        return AudioRef(item_id=item.pk, key=item.storage_key)
+        return AudioRef(item_id=item.pk, key=item.storage_key, sha256=sha)
     connection = connections[item.connection_id]
     if connection.kind == StorageConnection.Kind.FOLDER:
-        return AudioRef(item_id=item.pk, path=str(Path(connection.root) / item.storage_key))
+        path = str(Path(connection.root) / item.storage_key)
+        return AudioRef(item_id=item.pk, path=path, sha256=sha)
     return None
 
 
@@ -174,7 +176,8 @@ def items_to_predict(*, project: Project) -> Iterator[AudioRef]:
         state=AudioItem.State.READY,
         submitted_annotations__lt=project.annotations_per_item,
     ).order_by("id")
-    for item in qs.only("id", "storage_key", "connection_id").iterator(chunk_size=2000):
+    fields = ("id", "storage_key", "connection_id", "sha256")
+    for item in qs.only(*fields).iterator(chunk_size=2000):
         ref = audio_ref(item, connections)
         if ref is not None:
             yield ref

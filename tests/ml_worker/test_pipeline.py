@@ -270,3 +270,53 @@ def test_an_unusable_embedding_model_fails_the_run_naming_it(tmp_path):
     outcome = run_training(request, storage, report=lambda _: None)
     assert outcome.state == "failed"
     assert "junk.pt" in outcome.error
+
+
+def test_features_are_cached_by_content_and_settings(tmp_path):
+    storage = LocalStorage(tmp_path / "store")
+    base = _request(tmp_path / "store", ranking="none")
+
+    def with_hashes(request: TrainingRequest, salt: str) -> TrainingRequest:
+        def ref(a: AudioRef) -> AudioRef:
+            return AudioRef(item_id=a.item_id, key=a.key, sha256=f"{salt}{a.item_id:060d}")
+
+        train = tuple(
+            TrainingItem(audio=ref(t.audio), labels=t.labels, annotation_ids=t.annotation_ids)
+            for t in request.train
+        )
+        return TrainingRequest(
+            **{
+                **request.__dict__,
+                "train": train,
+                "predict": tuple(ref(p) for p in request.predict),
+            }
+        )
+
+    cache_root = tmp_path / "cache"
+    first = run_training(
+        with_hashes(base, "a"), storage, report=lambda _: None, cache_root=cache_root
+    )
+    assert first.state == "succeeded"
+    entries = sorted(cache_root.rglob("*.npy"))
+    assert len(entries) == 12 + 6  # one per training item and one per predicted item
+    # the same audio again: read from the cache (the files do not even need to exist)
+    for path in (tmp_path / "store" / "a").glob("*.wav"):
+        path.unlink()
+    again = run_training(
+        with_hashes(base, "a"), storage, report=lambda _: None, cache_root=cache_root
+    )
+    assert again.state == "succeeded", again.error
+    # changed audio (another hash) or another window length is not served from the cache
+    changed = run_training(
+        with_hashes(base, "b"), storage, report=lambda _: None, cache_root=cache_root
+    )
+    assert changed.state == "failed"
+    assert "could not read the audio" in changed.error
+    longer = with_hashes(base, "a")
+    longer = TrainingRequest(
+        **{**longer.__dict__, "settings": {**longer.settings, "window_s": 1.5}}
+    )
+    assert (
+        run_training(longer, storage, report=lambda _: None, cache_root=cache_root).state
+        == "failed"
+    )
