@@ -15,6 +15,7 @@ category in use so chance agreement is 1); callers turn it into ``None`` for JSO
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,6 +173,76 @@ def rater_pairs(unit: IntArray, rater: IntArray) -> RaterPairs:
 
 
 @dataclass(frozen=True)
+class PairStats:
+    """Sufficient statistics of Cohen's kappa for every ordered rater pair (a < b is filled).
+
+    ``rows[a, b]`` counts rater a's categories on the units a and b share, ``cols[a, b]`` rater
+    b's, ``agree[a, b]`` the units where they agree. Label groups have disjoint categories, so
+    the statistics of several groups pool by concatenating ``rows`` and ``cols`` along the
+    category axis and adding ``agree``: one kappa over all clip labels without building it.
+    """
+
+    rows: FloatArray  # (n_raters, n_raters, n_categories)
+    cols: FloatArray
+    agree: FloatArray  # (n_raters, n_raters)
+
+    @property
+    def n(self) -> FloatArray:
+        return self.rows.sum(axis=2)
+
+    @staticmethod
+    def pool(parts: Sequence[PairStats]) -> PairStats:
+        return PairStats(
+            np.concatenate([p.rows for p in parts], axis=2),
+            np.concatenate([p.cols for p in parts], axis=2),
+            np.sum([p.agree for p in parts], axis=0),
+        )
+
+    def kappa(self) -> FloatArray:
+        """Symmetric matrix of Cohen's kappa (nan on the diagonal and where undefined)."""
+        return _symmetric(_kappa(self.n, self.agree, (self.rows * self.cols).sum(axis=2)))
+
+    def percent(self) -> FloatArray:
+        return _symmetric(_ratios(self.agree, self.n))
+
+    def shared(self) -> IntArray:
+        n = self.n.astype(np.int64)
+        return n + n.T
+
+    def versus_others(self) -> VersusStats:
+        """Each rater against everyone they share units with, all pairs pooled."""
+        mine = self.rows.sum(axis=1) + self.cols.sum(axis=0)
+        theirs = self.cols.sum(axis=1) + self.rows.sum(axis=0)
+        return VersusStats(mine, theirs, self.agree.sum(axis=1) + self.agree.sum(axis=0))
+
+
+def _kappa(n: FloatArray, agree: FloatArray, chance_mass: FloatArray) -> FloatArray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = agree / n
+        chance = chance_mass / (n * n)
+        kappa = (observed - chance) / (1.0 - chance)
+    kappa[(n == 0) | (chance >= 1.0 - 1e-12)] = np.nan
+    return np.asarray(kappa, dtype=np.float64)
+
+
+def pair_stats(
+    rater_a: IntArray,
+    rater_b: IntArray,
+    code_a: IntArray,
+    code_b: IntArray,
+    n_raters: int,
+    n_categories: int,
+) -> PairStats:
+    """PairStats from one row per pair of judgements (rater_a < rater_b), by bincount."""
+    r, k = n_raters, n_categories
+    pair = rater_a * r + rater_b
+    rows = np.bincount(pair * k + code_a, minlength=r * r * k).reshape(r, r, k)
+    cols = np.bincount(pair * k + code_b, minlength=r * r * k).reshape(r, r, k)
+    agree = np.bincount(pair[code_a == code_b], minlength=r * r).reshape(r, r)
+    return PairStats(rows.astype(np.float64), cols.astype(np.float64), agree.astype(np.float64))
+
+
+@dataclass(frozen=True)
 class PairwiseTable:
     """Rater x rater matrices (symmetric; nan on the diagonal and where nothing is shared)."""
 
@@ -180,31 +251,55 @@ class PairwiseTable:
     shared_units: IntArray
 
 
-def pairwise_cohen(r: Ratings) -> PairwiseTable:
+def pairwise_cohen(r: Ratings, pairs: RaterPairs | None = None) -> PairwiseTable:
     """Cohen's kappa and percent agreement for every pair of raters, on the units they share."""
-    pairs = rater_pairs(r.unit, r.rater)
-    k, n_r = r.n_categories, r.n_raters
-    code_a, code_b = r.code[pairs.row_a], r.code[pairs.row_b]
-    cell = ((pairs.rater_a * n_r + pairs.rater_b) * k + code_a) * k + code_b
-    confusion = np.bincount(cell, minlength=n_r * n_r * k * k).reshape(n_r, n_r, k, k)
-    confusion = confusion.astype(np.float64)
-    n = confusion.sum(axis=(2, 3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        observed = np.trace(confusion, axis1=2, axis2=3) / n
-        chance = np.einsum("abk,abk->ab", confusion.sum(axis=3), confusion.sum(axis=2)) / (n * n)
-        kappa = (observed - chance) / (1.0 - chance)
-    kappa[chance >= 1.0] = np.nan
-    kappa = _symmetric(kappa)
-    observed = _symmetric(observed)
-    shared = n.astype(np.int64)
-    shared = shared + shared.T
-    return PairwiseTable(kappa, observed, shared)
+    pairs = rater_pairs(r.unit, r.rater) if pairs is None else pairs
+    stats = pair_stats(pairs.rater_a, pairs.rater_b, r.code[pairs.row_a], r.code[pairs.row_b],
+                       r.n_raters, r.n_categories)  # fmt: skip
+    return PairwiseTable(stats.kappa(), stats.percent(), stats.shared())
 
 
 def _symmetric(upper: FloatArray) -> FloatArray:
     out = np.where(np.isnan(upper), upper.T, upper)
     np.fill_diagonal(out, np.nan)
     return out
+
+
+@dataclass(frozen=True)
+class VersusStats:
+    """Each rater's judgements against a comparison (others, a consensus, reviewed truth):
+    category counts of the rater's side and of the comparison's, and agreements. Pools across
+    label groups like ``PairStats``."""
+
+    mine: FloatArray  # (n_raters, n_categories)
+    theirs: FloatArray
+    agree: FloatArray  # (n_raters,)
+
+    @property
+    def n(self) -> FloatArray:
+        return self.mine.sum(axis=1)
+
+    @staticmethod
+    def pool(parts: Sequence[VersusStats]) -> VersusStats:
+        return VersusStats(
+            np.concatenate([p.mine for p in parts], axis=1),
+            np.concatenate([p.theirs for p in parts], axis=1),
+            np.sum([p.agree for p in parts], axis=0),
+        )
+
+    def result(self) -> RaterVersus:
+        kappa = _kappa(self.n, self.agree, (self.mine * self.theirs).sum(axis=1))
+        return RaterVersus(kappa, _ratios(self.agree, self.n), self.n.astype(np.int64))
+
+
+def versus_stats(
+    rater: IntArray, code: IntArray, other: IntArray, n_raters: int, n_categories: int
+) -> VersusStats:
+    k = n_categories
+    mine = np.bincount(rater * k + code, minlength=n_raters * k).reshape(n_raters, k)
+    theirs = np.bincount(rater * k + other, minlength=n_raters * k).reshape(n_raters, k)
+    agree = np.bincount(rater[code == other], minlength=n_raters)
+    return VersusStats(mine.astype(np.float64), theirs.astype(np.float64), agree.astype(np.float64))
 
 
 @dataclass(frozen=True)
@@ -218,25 +313,15 @@ class RaterVersus:
 
 def rater_versus(rater: IntArray, code: IntArray, other: IntArray, r: Ratings) -> RaterVersus:
     """Pooled kappa and agreement of each rater's codes against ``other`` codes, row by row."""
-    k, n_r = r.n_categories, r.n_raters
-    cell = (rater * k + code) * k + other
-    confusion = np.bincount(cell, minlength=n_r * k * k).reshape(n_r, k, k).astype(np.float64)
-    n = confusion.sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        observed = np.trace(confusion, axis1=1, axis2=2) / n
-        chance = np.einsum("rk,rk->r", confusion.sum(axis=2), confusion.sum(axis=1)) / (n * n)
-        kappa = (observed - chance) / (1.0 - chance)
-    kappa[chance >= 1.0] = np.nan
-    return RaterVersus(kappa, observed, n.astype(np.int64))
+    return versus_stats(rater, code, other, r.n_raters, r.n_categories).result()
 
 
 def rater_vs_others(r: Ratings) -> RaterVersus:
     """Each rater against everyone else who rated the same units (pairs counted both ways)."""
     pairs = rater_pairs(r.unit, r.rater)
-    raters = np.concatenate([pairs.rater_a, pairs.rater_b])
-    mine = np.concatenate([r.code[pairs.row_a], r.code[pairs.row_b]])
-    theirs = np.concatenate([r.code[pairs.row_b], r.code[pairs.row_a]])
-    return rater_versus(raters, mine, theirs, r)
+    stats = pair_stats(pairs.rater_a, pairs.rater_b, r.code[pairs.row_a], r.code[pairs.row_b],
+                       r.n_raters, r.n_categories)  # fmt: skip
+    return stats.versus_others().result()
 
 
 @dataclass(frozen=True)
@@ -372,6 +457,8 @@ def segment_pairwise(
     judged_rater: IntArray,
     n_raters: int,
     settings: EventSettings | None = None,
+    *,
+    pairs: RaterPairs | None = None,
 ) -> SegmentPairwise:
     """Event-based matching and time overlap between every two raters of every unit.
 
@@ -381,7 +468,8 @@ def segment_pairwise(
     """
     settings = settings or EventSettings()
     n_l = segments.n_labels
-    pairs = rater_pairs(judged_unit, judged_rater)
+    # ``pairs`` may be passed in when the caller already paired these judgements.
+    pairs = rater_pairs(judged_unit, judged_rater) if pairs is None else pairs
     n_pairs = len(pairs.unit)
     # Attach each segment to the pairs of judgements of its unit that involve its rater.
     seg_i, pair_i = equi_join(segments.unit, pairs.unit)

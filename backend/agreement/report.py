@@ -22,11 +22,9 @@ import numpy as np
 
 from backend.agreement import metrics
 from backend.agreement.metrics import (
-    BoolArray,
     EventSettings,
     FloatArray,
     IntArray,
-    Ratings,
     Segments,
 )
 
@@ -113,69 +111,6 @@ def _presence_multi(rows: Sequence[dict[str, Any]], group: GroupSpec) -> np.ndar
     return out
 
 
-def _summary(r: Ratings) -> dict[str, Any]:
-    counts = metrics.category_counts(r)
-    table = metrics.pairwise_cohen(r)
-    upper = table.cohen_kappa[np.triu_indices(r.n_raters, 1)]
-    weights = table.shared_units[np.triu_indices(r.n_raters, 1)].astype(np.float64)
-    usable = ~np.isnan(upper) & (weights > 0)
-    mean_kappa = (
-        float(np.average(upper[usable], weights=weights[usable])) if usable.any() else np.nan
-    )
-    pairable = int((counts.sum(axis=1) >= 2).sum())
-    return {
-        "units": pairable,
-        "judgements": len(r.code),
-        "alpha": _num(metrics.krippendorff_alpha(counts)),
-        "fleiss_kappa": _num(metrics.fleiss_kappa(counts)),
-        "percent_agreement": _num(metrics.percent_agreement(counts)),
-        "cohen_kappa_mean": _num(mean_kappa),
-    }
-
-
-@dataclass
-class _Pooled:
-    """Every clip judgement of every group as one nominal rating set (for per-annotator and
-    heatmap figures): units are (item, group) or (item, group, label) for multi-choice."""
-
-    unit: list[IntArray] = field(default_factory=list)
-    rater: list[IntArray] = field(default_factory=list)
-    code: list[IntArray] = field(default_factory=list)
-    unit_item: list[IntArray] = field(default_factory=list)  # item index of each unit
-    truth: list[IntArray] = field(default_factory=list)  # truth code per unit, -1 if none
-    # Units that say something about disagreement on an item: a multi-choice label that
-    # nobody chose is left out, or every item would look calm by the labels nobody uses.
-    informative: list[BoolArray] = field(default_factory=list)
-    unit_group: list[IntArray] = field(default_factory=list)
-    n_units: int = 0
-    n_categories: int = 0
-    n_groups: int = 0
-
-    def add(self, r: Ratings, unit_item: IntArray, truth: IntArray, informative: BoolArray) -> None:
-        self.informative.append(informative)
-        self.unit_group.append(np.full(r.n_units, self.n_groups, dtype=np.int64))
-        self.n_groups += 1
-        self.unit.append(r.unit + self.n_units)
-        self.rater.append(r.rater)
-        self.code.append(r.code + self.n_categories)
-        self.unit_item.append(unit_item)
-        self.truth.append(np.where(truth >= 0, truth + self.n_categories, -1))
-        self.n_units += r.n_units
-        self.n_categories += r.n_categories
-
-    def ratings(self, n_raters: int) -> Ratings | None:
-        if not self.unit:
-            return None
-        return Ratings(
-            np.concatenate(self.unit),
-            np.concatenate(self.rater),
-            np.concatenate(self.code),
-            self.n_units,
-            n_raters,
-            max(self.n_categories, 1),
-        )
-
-
 def build_report(
     annotations: AnnotationColumns,
     segments: SegmentColumns,
@@ -202,54 +137,28 @@ def build_report(
     truth_list = [truth_rows[int(item_ids[i])] for i in truth_items]
     truth_index = np.array(truth_items, dtype=np.int64)
 
-    pooled = _Pooled()
-    clip_groups: list[dict[str, Any]] = []
-    for group in groups:
-        if group.choice == "multi":
-            clip_groups.append(
-                _multi_group(
-                    annotations,
-                    group,
-                    unit_of_row,
-                    rater_of_row,
-                    n_items,
-                    n_raters,
-                    truth_index,
-                    truth_list,
-                    pooled,
-                )
-            )
-        else:
-            clip_groups.append(
-                _single_group(
-                    annotations,
-                    group,
-                    unit_of_row,
-                    rater_of_row,
-                    n_items,
-                    n_raters,
-                    truth_index,
-                    truth_list,
-                    pooled,
-                )
-            )
+    pairs = metrics.rater_pairs(unit_of_row, rater_of_row)
+    clip = _Clip(unit_of_row, rater_of_row, n_items, n_raters, pairs, truth_index, truth_list)
+    clip_groups = [
+        (_multi_group if group.choice == "multi" else _single_group)(
+            annotations.clip_labels, group, clip
+        )
+        for group in groups
+    ]
+    shared_items = (
+        metrics.pair_stats(pairs.rater_a, pairs.rater_b, np.zeros_like(pairs.unit),
+                           np.zeros_like(pairs.unit), n_raters, 1).shared().tolist()
+    )  # fmt: skip
 
     per_annotator: dict[str, Any] = {}
     item_clip_disagreement = np.full(n_items, np.nan)
     heatmap: dict[str, Any] | None = None
-    all_clip = pooled.ratings(n_raters)
-    if all_clip is not None and len(all_clip.code):
-        counts = metrics.category_counts(all_clip)
-        others = metrics.rater_vs_others(all_clip)
-        consensus = metrics.rater_vs_consensus(all_clip, counts)
-        truth_code = np.concatenate(pooled.truth)
-        has_truth = truth_code[all_clip.unit] >= 0
-        vs_truth = metrics.rater_versus(
-            all_clip.rater[has_truth],
-            all_clip.code[has_truth],
-            truth_code[all_clip.unit[has_truth]],
-            all_clip,
-        )
+    if clip.pair_parts:
+        # All clip labels pooled: groups have disjoint categories, so their statistics concatenate.
+        everything = metrics.PairStats.pool(clip.pair_parts)
+        others = everything.versus_others().result()
+        consensus = metrics.VersusStats.pool(clip.consensus_parts).result()
+        vs_truth = metrics.VersusStats.pool(clip.truth_parts).result()
         per_annotator.update(
             kappa_vs_others=others.cohen_kappa,
             agreement_vs_others=others.percent_agreement,
@@ -259,29 +168,19 @@ def build_report(
             agreement_vs_truth=vs_truth.percent_agreement,
             judgements_vs_truth=vs_truth.n,
         )
-        table = metrics.pairwise_cohen(all_clip)
         heatmap = {
             "measure": "cohen_kappa",
-            "matrix": _matrix(table.cohen_kappa),
-            "shared_items": _shared_items(unit_of_row, rater_of_row, n_raters).tolist(),
+            "matrix": _matrix(everything.kappa()),
+            "shared_items": shared_items,
         }
-        # An item's clip disagreement: per group the mean share of disagreeing pairs over its
-        # units, then the mean over the groups.
-        unit_item = np.concatenate(pooled.unit_item)
-        unit_group = np.concatenate(pooled.unit_group)
-        dis = 1.0 - metrics.unit_agreement(counts)
-        ok = ~np.isnan(dis) & np.concatenate(pooled.informative)
-        per_group = []
-        for g in range(pooled.n_groups):
-            pick = ok & (unit_group == g)
-            sums = np.bincount(unit_item[pick], weights=dis[pick], minlength=n_items)
-            n = np.bincount(unit_item[pick], minlength=n_items)
-            per_group.append(metrics._ratios(sums, n))
-        item_clip_disagreement = _nanmean_rows(np.vstack(per_group))
+        # An item's clip disagreement: per group the share of disagreeing pairs (for
+        # multi-choice groups averaged over the labels somebody chose), then the mean over
+        # the groups.
+        item_clip_disagreement = _nanmean_rows(np.vstack(clip.item_parts))
 
     seg_section, item_seg_disagreement, seg_pairwise = _segments_section(
         annotations, segments, segment_labels, unit_of_row, rater_of_row, n_items, n_raters,
-        settings.events,
+        settings.events, pairs,
     )  # fmt: skip
     if seg_pairwise is not None:
         per_annotator.update(
@@ -292,7 +191,7 @@ def build_report(
             heatmap = {
                 "measure": "event_f1",
                 "matrix": _matrix(seg_pairwise.f1_matrix()),
-                "shared_items": _shared_items(unit_of_row, rater_of_row, n_raters).tolist(),
+                "shared_items": shared_items,
             }
 
     # Per item: the mean of its clip and its segment disagreement, where each exists.
@@ -330,110 +229,187 @@ def _nanmean_rows(stacked: FloatArray) -> FloatArray:
     return metrics._ratios(np.where(present, stacked, 0).sum(axis=0), present.sum(axis=0))
 
 
-def _shared_items(unit: IntArray, rater: IntArray, n_raters: int) -> IntArray:
-    pairs = metrics.rater_pairs(unit, rater)
-    shared = np.bincount(pairs.rater_a * n_raters + pairs.rater_b, minlength=n_raters * n_raters)
-    shared = shared.reshape(n_raters, n_raters)
-    return (shared + shared.T).astype(np.int64)
-
-
-def _truth_codes_single(
-    truth_index: IntArray, truth_list: Sequence[dict[str, Any]], group: GroupSpec, n_units: int
-) -> IntArray:
-    codes = np.full(n_units, -1, dtype=np.int64)
-    pick, code = _codes_single(truth_list, group)
-    codes[truth_index[pick]] = code
-    return codes
-
-
-def _single_group(
-    annotations: AnnotationColumns,
-    group: GroupSpec,
-    unit_of_row: IntArray,
-    rater_of_row: IntArray,
-    n_items: int,
-    n_raters: int,
-    truth_index: IntArray,
-    truth_list: Sequence[dict[str, Any]],
-    pooled: _Pooled,
-) -> dict[str, Any]:
-    pick, code = _codes_single(annotations.clip_labels, group)
-    k = len(group.labels)
-    r = Ratings(unit_of_row[pick], rater_of_row[pick], code, n_items, n_raters, max(k, 1))
-    truth = _truth_codes_single(truth_index, truth_list, group, n_items)
-    pooled.add(r, np.arange(n_items, dtype=np.int64), truth, np.ones(n_items, dtype=bool))
-    out: dict[str, Any] = {"name": group.name, "choice": group.choice, **_summary(r)}
-    table = metrics.pairwise_cohen(r)
-    out["pairwise"] = {
-        "cohen_kappa": _matrix(table.cohen_kappa),
-        "percent_agreement": _matrix(table.percent_agreement),
-        "shared_items": table.shared_units.tolist(),
+def _summary(counts: IntArray, stats: metrics.PairStats) -> dict[str, Any]:
+    upper = np.triu_indices(stats.agree.shape[0], 1)
+    kappa = stats.kappa()[upper]
+    weights = stats.n[upper]
+    usable = ~np.isnan(kappa) & (weights > 0)
+    mean_kappa = (
+        float(np.average(kappa[usable], weights=weights[usable])) if usable.any() else np.nan
+    )
+    return {
+        "units": int((counts.sum(axis=1) >= 2).sum()),
+        "judgements": int(counts.sum()),
+        "alpha": _num(metrics.krippendorff_alpha(counts)),
+        "fleiss_kappa": _num(metrics.fleiss_kappa(counts)),
+        "percent_agreement": _num(metrics.percent_agreement(counts)),
+        "cohen_kappa_mean": _num(mean_kappa),
     }
-    vote = metrics.majority_vote(metrics.category_counts(r))
+
+
+def _pairwise_json(stats: metrics.PairStats, shared_divisor: int = 1) -> dict[str, Any]:
+    return {
+        "cohen_kappa": _matrix(stats.kappa()),
+        "percent_agreement": _matrix(stats.percent()),
+        "shared_items": (stats.shared() // shared_divisor).tolist(),
+    }
+
+
+def _binary_counts(present: FloatArray, judged: IntArray) -> IntArray:
+    """(n_units, 2) counts of absent / present from per-unit presence votes and judgements."""
+    c1 = np.rint(present).astype(np.int64)
+    return np.stack([judged - c1, c1], axis=1)
+
+
+@dataclass
+class _Clip:
+    """What every clip group adds to the project-wide figures, and the shared row pairs.
+
+    ``pairs`` are all pairs of annotation rows on the same item, computed once: every group
+    and label reuses them by masking out rows without a judgement.
+    """
+
+    unit: IntArray  # item index per annotation row
+    rater: IntArray
+    n_items: int
+    n_raters: int
+    pairs: metrics.RaterPairs
+    truth_index: IntArray  # items with reviewed truth
+    truth_list: Sequence[dict[str, Any]]
+    pair_parts: list[metrics.PairStats] = field(default_factory=list)
+    consensus_parts: list[metrics.VersusStats] = field(default_factory=list)
+    truth_parts: list[metrics.VersusStats] = field(default_factory=list)
+    item_parts: list[FloatArray] = field(default_factory=list)  # per group, item disagreement
+
+
+def _add_versus(parts: list[metrics.VersusStats]) -> metrics.VersusStats:
+    """The same categories seen in several slices (the labels of one multi-choice group)."""
+    return metrics.VersusStats(
+        np.sum([v.mine for v in parts], axis=0),
+        np.sum([v.theirs for v in parts], axis=0),
+        np.sum([v.agree for v in parts], axis=0),
+    )
+
+
+def _single_group(rows: Sequence[dict[str, Any]], group: GroupSpec, c: _Clip) -> dict[str, Any]:
+    k = max(len(group.labels), 1)
+    pick, code = _codes_single(rows, group)
+    code_row = np.full(len(c.unit), -1, dtype=np.int64)
+    code_row[pick] = code
+    ok = code_row >= 0
+    counts = np.bincount(c.unit[ok] * k + code_row[ok], minlength=c.n_items * k)
+    counts = counts.reshape(c.n_items, k).astype(np.int64)
+    p = c.pairs
+    valid = ok[p.row_a] & ok[p.row_b]
+    ra, rb = p.rater_a[valid], p.rater_b[valid]
+    ca, cb = code_row[p.row_a[valid]], code_row[p.row_b[valid]]
+    stats = metrics.pair_stats(ra, rb, ca, cb, c.n_raters, k)
+    c.pair_parts.append(stats)
+
+    vote = metrics.majority_vote(counts)
+    judged = counts.sum(axis=1)
+    use = ok & ~vote.tied[c.unit] & (judged[c.unit] >= 2)
+    c.consensus_parts.append(
+        metrics.versus_stats(c.rater[use], code_row[use], vote.code[c.unit[use]], c.n_raters, k)
+    )
+    truth = np.full(c.n_items, -1, dtype=np.int64)
+    t_pick, t_code = _codes_single(c.truth_list, group)
+    truth[c.truth_index[t_pick]] = t_code
+    use = ok & (truth[c.unit] >= 0)
+    c.truth_parts.append(
+        metrics.versus_stats(c.rater[use], code_row[use], truth[c.unit[use]], c.n_raters, k)
+    )
+    c.item_parts.append(1.0 - metrics.unit_agreement(counts))
+
+    out: dict[str, Any] = {"name": group.name, "choice": group.choice, **_summary(counts, stats)}
+    out["pairwise"] = _pairwise_json(stats)
     out["ties"] = int(vote.tied.sum())
-    out["labels"] = [
-        {
-            "label": label,
-            "prevalence": _num(float((code == i).mean()) if len(code) else np.nan),
-            **_summary(r.binary(i)),
-        }
-        for i, label in enumerate(group.labels)
-    ]
+    total = counts.sum()
+    labels = []
+    for i, label in enumerate(group.labels):
+        binary = _binary_counts(counts[:, i].astype(np.float64), judged)
+        bstats = metrics.pair_stats(
+            ra, rb, (ca == i).astype(np.int64), (cb == i).astype(np.int64), c.n_raters, 2
+        )
+        labels.append(
+            {
+                "label": label,
+                "prevalence": _num(counts[:, i].sum() / total if total else np.nan),
+                **_summary(binary, bstats),
+            }
+        )
+    out["labels"] = labels
     return out
 
 
-def _multi_group(
-    annotations: AnnotationColumns,
-    group: GroupSpec,
-    unit_of_row: IntArray,
-    rater_of_row: IntArray,
-    n_items: int,
-    n_raters: int,
-    truth_index: IntArray,
-    truth_list: Sequence[dict[str, Any]],
-    pooled: _Pooled,
-) -> dict[str, Any]:
-    presence = _presence_multi(annotations.clip_labels, group)
-    truth_presence = _presence_multi(truth_list, group)
+def _multi_group(rows: Sequence[dict[str, Any]], group: GroupSpec, c: _Clip) -> dict[str, Any]:
     n_l = len(group.labels)
-    labels = []
+    if not n_l:
+        return {"name": group.name, "choice": group.choice, "labels": [], "ties": 0}
+    presence = _presence_multi(rows, group)
+    judged = np.bincount(c.unit, minlength=c.n_items).astype(np.int64)
+    p = c.pairs
+    has_truth = np.zeros(c.n_items, dtype=bool)
+    has_truth[c.truth_index] = True
+    truth = np.zeros((c.n_items, n_l), dtype=np.int64)
+    if len(c.truth_index):
+        truth[c.truth_index] = _presence_multi(c.truth_list, group).astype(np.int64)
+    labels: list[dict[str, Any]] = []
+    label_counts: list[IntArray] = []
+    label_stats: list[metrics.PairStats] = []
+    consensus: list[metrics.VersusStats] = []
+    vs_truth: list[metrics.VersusStats] = []
+    disagreement: list[FloatArray] = []
     for i, label in enumerate(group.labels):
-        r = Ratings(unit_of_row, rater_of_row, presence[:, i].astype(np.int64), n_items,
-                    n_raters, 2)  # fmt: skip
+        code_row = presence[:, i].astype(np.int64)
+        votes = np.bincount(c.unit, weights=code_row, minlength=c.n_items)
+        counts = _binary_counts(votes.astype(np.float64), judged)
+        stats = metrics.pair_stats(
+            p.rater_a, p.rater_b, code_row[p.row_a], code_row[p.row_b], c.n_raters, 2
+        )
+        label_counts.append(counts)
+        label_stats.append(stats)
+        tied = (2 * counts[:, 1] == judged) & (judged > 0)
+        winner = (2 * counts[:, 1] > judged).astype(np.int64)
+        use = ~tied[c.unit] & (judged[c.unit] >= 2)
+        consensus.append(
+            metrics.versus_stats(c.rater[use], code_row[use], winner[c.unit[use]], c.n_raters, 2)
+        )
+        use = has_truth[c.unit]
+        vs_truth.append(
+            metrics.versus_stats(c.rater[use], code_row[use], truth[c.unit[use], i], c.n_raters, 2)
+        )
+        # A label nobody chose on an item says nothing about disagreement there.
+        dis = 1.0 - metrics.unit_agreement(counts)
+        dis[counts[:, 1] == 0] = np.nan
+        disagreement.append(dis)
         labels.append(
             {
                 "label": label,
                 "prevalence": _num(presence[:, i].mean() if len(presence) else np.nan),
-                **_summary(r),
+                **_summary(counts, stats),
             }
         )
-    # The group's figure pools the (item, label) units: unit = item * n_labels + label.
-    rows = np.repeat(np.arange(len(unit_of_row)), n_l)
-    lab = np.tile(np.arange(n_l), len(unit_of_row))
-    r_all = Ratings(
-        unit_of_row[rows] * n_l + lab,
-        rater_of_row[rows],
-        presence.reshape(-1).astype(np.int64),
-        n_items * n_l,
-        n_raters,
-        2,
+    # The group's figure pools its (item, label) units: counts stacked, pair statistics added.
+    counts_all = np.concatenate(label_counts)
+    stats_all = metrics.PairStats(
+        np.sum([s.rows for s in label_stats], axis=0),
+        np.sum([s.cols for s in label_stats], axis=0),
+        np.sum([s.agree for s in label_stats], axis=0),
     )
-    truth = np.full(n_items * n_l, -1, dtype=np.int64)
-    if len(truth_index):
-        t_units = (truth_index[:, None] * n_l + np.arange(n_l)[None, :]).reshape(-1)
-        truth[t_units] = truth_presence.reshape(-1).astype(np.int64)
-    counts = metrics.category_counts(r_all)
-    pooled.add(r_all, np.repeat(np.arange(n_items, dtype=np.int64), n_l), truth, counts[:, 1] > 0)
-    out: dict[str, Any] = {"name": group.name, "choice": group.choice, **_summary(r_all)}
-    out["units"] //= max(n_l, 1)  # items: every label of an item has the same annotators
-    table = metrics.pairwise_cohen(r_all)
-    out["pairwise"] = {
-        "cohen_kappa": _matrix(table.cohen_kappa),
-        "percent_agreement": _matrix(table.percent_agreement),
-        "shared_items": (table.shared_units // max(n_l, 1)).tolist(),
+    c.pair_parts.append(stats_all)
+    c.consensus_parts.append(_add_versus(consensus))
+    c.truth_parts.append(_add_versus(vs_truth))
+    c.item_parts.append(_nanmean_rows(np.vstack(disagreement)))
+    out: dict[str, Any] = {
+        "name": group.name,
+        "choice": group.choice,
+        **_summary(counts_all, stats_all),
     }
-    raters = counts.sum(axis=1)
-    out["ties"] = int(((2 * counts[:, 1] == raters) & (raters > 0)).sum())
+    out["units"] //= n_l  # items: every label of an item has the same annotators
+    out["pairwise"] = _pairwise_json(stats_all, shared_divisor=n_l)
+    judged_all = counts_all.sum(axis=1)
+    out["ties"] = int(((2 * counts_all[:, 1] == judged_all) & (judged_all > 0)).sum())
     out["labels"] = labels
     return out
 
@@ -447,6 +423,7 @@ def _segments_section(
     n_items: int,
     n_raters: int,
     settings: EventSettings,
+    pairs: metrics.RaterPairs,
 ) -> tuple[dict[str, Any] | None, FloatArray, metrics.SegmentPairwise | None]:
     nothing = np.full(n_items, np.nan)
     if not segment_labels or len(segments.annotation_id) == 0:
@@ -466,7 +443,9 @@ def _segments_section(
         segments.end_s[known],
         len(segment_labels),
     )
-    result = metrics.segment_pairwise(segs, unit_of_row, rater_of_row, n_raters, settings)
+    result = metrics.segment_pairwise(
+        segs, unit_of_row, rater_of_row, n_raters, settings, pairs=pairs
+    )
     per_label_counts = np.bincount(codes, minlength=len(segment_labels))
     f1_label, iou_label = result.f1_per_label(), result.iou_per_label()
     section = {

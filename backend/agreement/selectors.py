@@ -6,14 +6,15 @@ annotations must not build 300,000 objects.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Max, Min, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Max, Min, Q, TextField
+from django.db.models.functions import Cast, TruncDate
 
 from backend.agreement.consensus import (
     DEFAULT_MIN_IOU,
@@ -78,17 +79,21 @@ class ProjectWork:
 
 def project_work(*, project_id: int) -> ProjectWork:
     """Every submitted annotation of the project and its segments, as columns (four queries)."""
+    # The labels come as JSON text and are parsed in one json.loads: per-row decoding by the
+    # JSONField was most of the time of this load on large projects.
     rows = list(
         Annotation.objects.filter(_submitted(project_id))
         .order_by("id")
-        .values_list("id", "item_id", "annotator_id", "lead_time_s", "clip_labels")
+        .annotate(labels_json=Cast("clip_labels", TextField()))
+        .values_list("id", "item_id", "annotator_id", "lead_time_s", "labels_json")
     )
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
     annotations = AnnotationColumns(
-        annotation_id=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        item_id=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
-        annotator_id=np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
-        lead_time_s=np.fromiter((r[3] for r in rows), dtype=np.float64, count=len(rows)),
-        clip_labels=[r[4] for r in rows],
+        annotation_id=np.array(columns[0], dtype=np.int64),
+        item_id=np.array(columns[1], dtype=np.int64),
+        annotator_id=np.array(columns[2], dtype=np.int64),
+        lead_time_s=np.array(columns[3], dtype=np.float64),
+        clip_labels=json.loads("[" + ",".join(t or "{}" for t in columns[4]) + "]"),
     )
     seg_rows = list(
         Segment.objects.filter(
@@ -99,11 +104,12 @@ def project_work(*, project_id: int) -> ProjectWork:
         .order_by()
         .values_list("annotation_id", "label", "start_s", "end_s")
     )
+    seg_columns = list(zip(*seg_rows, strict=True)) if seg_rows else [(), (), (), ()]
     segments = SegmentColumns(
-        annotation_id=np.fromiter((r[0] for r in seg_rows), dtype=np.int64, count=len(seg_rows)),
-        label=[r[1] for r in seg_rows],
-        start_s=np.fromiter((r[2] for r in seg_rows), dtype=np.float64, count=len(seg_rows)),
-        end_s=np.fromiter((r[3] for r in seg_rows), dtype=np.float64, count=len(seg_rows)),
+        annotation_id=np.array(seg_columns[0], dtype=np.int64),
+        label=list(seg_columns[1]),
+        start_s=np.array(seg_columns[2], dtype=np.float64),
+        end_s=np.array(seg_columns[3], dtype=np.float64),
     )
     truth_rows = list(
         Annotation.objects.filter(item__project_id=project_id, is_reference=True)
