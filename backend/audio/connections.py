@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -74,7 +75,39 @@ class Source(Protocol):
     def open(self, path: str, *, end: int | None = None) -> IO[bytes]:
         """A seekable-once reader; ``end`` (inclusive) is the last byte the caller will read."""
 
-    def local_file(self, path: str) -> contextlib.AbstractContextManager[Path]: ...
+    def local_file(
+        self, path: str, *, cache_dir: Path | None = None
+    ) -> contextlib.AbstractContextManager[Path]:
+        """A local path with the file's bytes. ``cache_dir``: keep remote downloads there for
+        the next call (spectrogram tiles read the same recording again and again)."""
+
+
+# Remote recordings kept on local disk for spectrogram tiles, per cache folder.
+DOWNLOAD_CACHE_MAX_BYTES = 4 * 1024**3
+
+
+def evict_cache(cache_dir: Path, *, max_bytes: int, keep: Path | None = None) -> int:
+    """Delete the least recently used files until the folder holds at most ``max_bytes``.
+
+    A reader that already opened an evicted file keeps reading it (POSIX unlink semantics).
+    Returns how many files went.
+    """
+    entries = []
+    for entry in os.scandir(cache_dir):
+        if entry.is_file() and not entry.name.startswith(".part-"):
+            stat = entry.stat()
+            entries.append((stat.st_mtime, stat.st_size, Path(entry.path)))
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, file_path in sorted(entries):
+        if total <= max_bytes:
+            break
+        if keep is not None and file_path == keep:
+            continue
+        file_path.unlink(missing_ok=True)
+        total -= size
+        removed += 1
+    return removed
 
 
 def is_audio_name(name: str) -> bool:
@@ -183,7 +216,7 @@ class FolderSource:
         return self.path(path).open("rb")
 
     @contextlib.contextmanager
-    def local_file(self, path: str) -> Iterator[Path]:
+    def local_file(self, path: str, *, cache_dir: Path | None = None) -> Iterator[Path]:
         yield self.path(path)
 
 
@@ -233,13 +266,39 @@ class S3Source:
         return cast(IO[bytes], _S3RangeReader(self, self.key(path), end=end))
 
     @contextlib.contextmanager
-    def local_file(self, path: str) -> Iterator[Path]:
+    def local_file(self, path: str, *, cache_dir: Path | None = None) -> Iterator[Path]:
         suffix = PurePosixPath(path).suffix[:10]
+        if cache_dir is not None:
+            yield self._cached_download(path, cache_dir=cache_dir, suffix=suffix)
+            return
         with tempfile.NamedTemporaryFile(suffix=suffix, prefix="earmark-s3-") as tmp:
             with self._errors(what=path, missing_field="path"):
                 self.client.download_fileobj(self.spec.bucket, self.key(path), tmp)
             tmp.flush()
             yield Path(tmp.name)
+
+    def _cached_download(self, path: str, *, cache_dir: Path, suffix: str) -> Path:
+        """The object in ``cache_dir``, named by bucket, key, ETag and size so that a changed
+        object is fetched again; written atomically, oldest files evicted past the limit."""
+        key = self.key(path)
+        with self._errors(what=path, missing_field="path"):
+            head = self.client.head_object(Bucket=self.spec.bucket, Key=key)
+        etag, size = str(head.get("ETag", "")), str(head["ContentLength"])
+        identity = "\0".join([self.spec.endpoint_url, self.spec.bucket, key, etag, size])
+        target = cache_dir / (hashlib.sha256(identity.encode()).hexdigest() + suffix)
+        if target.exists():
+            os.utime(target)  # most recently used: evicted last
+            return target
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as fh, self._errors(what=path, missing_field="path"):
+                self.client.download_fileobj(self.spec.bucket, key, fh)
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        evict_cache(cache_dir, max_bytes=DOWNLOAD_CACHE_MAX_BYTES, keep=target)
+        return target
 
     @contextlib.contextmanager
     def _errors(self, *, what: str, missing_field: str = "bucket") -> Iterator[None]:

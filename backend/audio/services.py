@@ -405,7 +405,7 @@ def _tile_row_db(
     )
     rate_hz = item.sample_rate_hz
     try:
-        with item_local_path(item=item) as path:
+        with item_local_path(item=item, cached=True) as path:
             blocks = decoding.iter_window_blocks(
                 path,
                 _item_audio_info(item),
@@ -495,18 +495,21 @@ def connection_source(connection: StorageConnection) -> Source:
 
 
 @contextmanager
-def item_local_path(*, item: AudioItem) -> Iterator[Path]:
+def item_local_path(*, item: AudioItem, cached: bool = False) -> Iterator[Path]:
     """A local file with the item's audio, wherever it lives: our storage (uploads), a server
     folder (the file itself) or an S3 connection (a temporary download, removed on exit).
 
-    Raises ConnectionFailed when a connection cannot give the file.
+    ``cached``: keep an S3 download in the var folder's bounded cache for the next call (the
+    spectrogram tiles of one recording). Raises ConnectionFailed when a connection cannot
+    give the file.
     """
     if item.connection_id is None:
         with local_path(item.storage_key) as path:
             yield path
         return
     connection = cast(StorageConnection, item.connection)
-    with connection_source(connection).local_file(item.storage_key) as path:
+    cache_dir = Path(settings.EARMARK_VAR_DIR) / "cache" / "connections" if cached else None
+    with connection_source(connection).local_file(item.storage_key, cache_dir=cache_dir) as path:
         yield path
 
 

@@ -114,6 +114,12 @@ def bucket(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> dic
     return contents
 
 
+@pytest.fixture(autouse=True)
+def private_var_dir(settings, tmp_path: Path) -> None:
+    """Downloads cached for spectrogram tiles land in the test's folder, not the repo's var/."""
+    settings.EARMARK_VAR_DIR = tmp_path / "var"
+
+
 def _text(path: Path) -> Path:
     path.write_text("not audio")
     return path
@@ -265,3 +271,44 @@ def test_a_real_worker_processes_a_synced_bucket(
     assert {i.state for i in items} == {"ready"}, [i.error for i in items]
     assert sorted(i.duration_s for i in items) == pytest.approx([2.0, 3.0], abs=0.01)
     assert "earmark.audio.items_process_batch[" in default_worker.log()
+
+
+def test_fine_tiles_of_s3_items_download_the_recording_once(
+    client_for, manager, project, s3_server, bucket, settings, django_capture_on_commit_callbacks
+):
+    cache = settings.EARMARK_VAR_DIR / "cache" / "connections"
+    client = client_for(manager)
+    connection_id = _create(client, project, s3_server).json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/api/connections/{connection_id}/sync/")
+    item = AudioItem.objects.get(external_id="dawn.wav")
+    # two fine tiles of the same recording: one download kept in the cache
+    for n_fft in (512, 2048):
+        tile = client.get(
+            f"/api/items/{item.pk}/spectrogram/", {"px_per_s": 128, "index": 0, "n_fft": n_fft}
+        )
+        assert tile.status_code == 200
+    cached = [p for p in cache.iterdir() if p.is_file()]
+    assert len(cached) == 1
+    assert cached[0].read_bytes() == bucket[f"{PREFIX}/dawn.wav"]
+    # a replaced object is a new cache entry (named by ETag and size), never stale bytes
+    s3 = s3_server.client()
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/dawn.wav", Body=bucket[f"{PREFIX}/dawn.wav"][:-2])
+    try:
+        assert client.get(
+            f"/api/items/{item.pk}/spectrogram/", {"px_per_s": 128, "index": 0, "n_fft": 1024}
+        ).status_code == 200  # fmt: skip
+        assert len([p for p in cache.iterdir() if p.is_file()]) == 2
+    finally:
+        s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/dawn.wav", Body=bucket[f"{PREFIX}/dawn.wav"])
+
+
+def test_the_download_cache_evicts_the_least_recently_used(tmp_path):
+    from backend.audio.connections import evict_cache
+
+    for age, name in enumerate(["old", "middle", "new"]):
+        path = tmp_path / name
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    assert evict_cache(tmp_path, max_bytes=200, keep=tmp_path / "new") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["middle", "new"]
