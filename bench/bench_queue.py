@@ -336,6 +336,45 @@ def single(project: Any, *, n: int) -> dict[str, Any]:
     return {"alone": out, "alone_sql": sql, "statements": statements, "select_1": select_1}
 
 
+def server_side(project: Any, *, n: int) -> dict[str, list[float]]:
+    """What one next-item costs Postgres itself, free of the client's CPU: each SELECT the call
+    issued is run again under ``EXPLAIN (ANALYZE)`` (in a transaction rolled back) and its
+    planning and execution times are added up; writes are counted, not timed."""
+    import re
+
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    from backend.users.models import User
+
+    user = User.objects.filter(memberships__project=project).order_by("-id")[1]
+    client = APIClient()
+    client.force_authenticate(user)
+    planning, execution, writes = [], [], []
+    pattern = re.compile(r"(Planning|Execution) Time: ([0-9.]+) ms")
+    for _ in range(n):
+        with CaptureQueriesContext(connection) as ctx:
+            body = client.get(f"/api/projects/{project.pk}/next-item/").json()
+        plan_ms = exec_ms = 0.0
+        selects = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT")]
+        with transaction.atomic(), connection.cursor() as cursor:
+            for sql in selects:
+                cursor.execute("EXPLAIN (ANALYZE) " + sql)
+                for (line,) in cursor.fetchall():
+                    for kind, value in pattern.findall(line):
+                        if kind == "Planning":
+                            plan_ms += float(value)
+                        else:
+                            exec_ms += float(value)
+            transaction.set_rollback(True)
+        planning.append(plan_ms)
+        execution.append(exec_ms)
+        writes.append(float(len(ctx.captured_queries) - len(selects)))
+        client.post(f"/api/items/{body['item']['id']}/skip/")
+    return {"server_planning_ms": planning, "server_execution_ms": execution, "writes": writes}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     info = machine()
     with temp_var_dir() as var_dir, postgres_database("earmark_queue") as url:
@@ -349,6 +388,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             policy=args.policy,
         )
         alone = single(project, n=args.single)
+        server = server_side(project, n=args.single)
         result = load(project, rounds=args.rounds)
         checks = check(project)
         explained = plans(project)
@@ -358,6 +398,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "info": info,
         **alone,
+        **server,
         **result,
         "checks": checks,
         "plans": explained,
@@ -396,7 +437,10 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"in the run: {max(repeats.values()) if repeats else 0} (K = {args.per_item})",
         f"- checks: {result['checks']}; failures: {len(result['failures'])}",
         f"- SQL statements per next-item (alone, savepoints included): "
-        f"{statistics.median(result['statements']):.0f}",
+        f"{statistics.median(result['statements']):.0f}; in Postgres itself (its SELECTs run "
+        f"again under EXPLAIN ANALYZE, p50 of {len(result['server_execution_ms'])}): planning "
+        f"{statistics.median(result['server_planning_ms']):.2f} ms, execution "
+        f"{statistics.median(result['server_execution_ms']):.2f} ms",
     ]
     lines += [f"  - {f}" for f in result["failures"][:5]]
     lines += ["", "Plans of the locking read next-item runs per fill level:", ""]
