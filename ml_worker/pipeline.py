@@ -19,8 +19,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import librosa
 import numpy as np
 import numpy.typing as npt
+import soundfile as sf
 import torch
 
 from ml_worker.contracts import AudioRef, TrainingOutcome, TrainingProgress, TrainingRequest
@@ -71,8 +73,6 @@ logger = logging.getLogger(__name__)
 Report = Callable[[TrainingProgress], None]
 
 DEFAULT_WINDOW_S = 5.0
-# Windows per item scored at prediction time; longer items are sampled evenly across their length.
-PREDICT_WINDOWS = 8
 # How many of the most uncertain items the diverse ranking spreads with k-center greedy.
 DIVERSE_POOL_FACTOR = 5
 
@@ -294,7 +294,7 @@ def _run(
 
     model = chosen.build_model(device)
     assert isinstance(model, ClipModel)
-    predicted = _predict(request, storage, model, frontend, window_samples, report, stop, cache)
+    predicted = _predict(request, storage, model, frontend, window_samples, report, stop)
     predictions_key = f"{request.output_prefix}predictions.jsonl"
     storage.write_bytes(predictions_key, _jsonl(predicted))
     return TrainingOutcome(
@@ -312,6 +312,51 @@ def _run(
     )
 
 
+def stream_windows(
+    path: Path, *, sample_rate_hz: int, window_samples: int, batch: int = 32
+) -> Iterator[npt.NDArray[np.float32]]:
+    """Consecutive windows of a recording, ``batch`` at a time, as (n, window_samples) mono
+    float32 at ``sample_rate_hz``; memory stays bounded whatever the length. The last partial
+    window is kept (zero-padded) only when it is the whole recording or at least half a window.
+    Formats libsndfile cannot read are decoded whole first."""
+    try:
+        handle = sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError):
+        signal = load_audio(path, sample_rate_hz=sample_rate_hz)
+        for start in range(0, max(1, signal.shape[0]), window_samples * batch):
+            chunk = signal[start : start + window_samples * batch]
+            yield _cut(chunk, window_samples, first=start == 0)
+        return
+    with handle:
+        file_rate = int(handle.samplerate)
+        block_frames = round(window_samples * batch * file_rate / sample_rate_hz)
+        first = True
+        while True:
+            block = handle.read(frames=block_frames, dtype="float32", always_2d=True)
+            if block.shape[0] == 0 and not first:
+                return
+            mono = np.ascontiguousarray(block.mean(axis=1), dtype=np.float32)
+            if file_rate != sample_rate_hz and mono.size:
+                mono = librosa.resample(mono, orig_sr=file_rate, target_sr=sample_rate_hz)
+            windows = _cut(mono, window_samples, first=first)
+            if windows.shape[0]:
+                yield windows
+            first = False
+            if block.shape[0] < block_frames:
+                return
+
+
+def _cut(
+    signal: npt.NDArray[np.float32], window_samples: int, *, first: bool
+) -> npt.NDArray[np.float32]:
+    full = signal.shape[0] // window_samples
+    parts = [signal[: full * window_samples].reshape(full, window_samples)]
+    rest = signal.shape[0] - full * window_samples
+    if rest and (rest * 2 >= window_samples or (first and full == 0)):
+        parts.append(fit_length(signal[full * window_samples :], window_samples)[None, :])
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
 def _predict(
     request: TrainingRequest,
     storage: Storage,
@@ -320,10 +365,10 @@ def _predict(
     window_samples: int,
     report: Report,
     stop: StopPoll,
-    cache: FeatureCache | None,
 ) -> list[dict[str, Any]]:
+    """Every window of every item to predict, streamed: probabilities (and embeddings for the
+    diverse ranking) are mean-pooled per item with running sums."""
     rate = frontend.config.sample_rate_hz
-    tag = f"predict:{window_samples}:{PREDICT_WINDOWS}"
     device = next(model.parameters()).device
     total = len(request.predict)
     probs = np.zeros((total, len(request.label_names)), dtype=np.float32)
@@ -331,19 +376,27 @@ def _predict(
     for row, ref in enumerate(request.predict):
         if stop():
             raise Cancelled
-
-        def window_features(ref: AudioRef = ref) -> npt.NDArray[np.float32]:
-            signal = load_item(storage, ref, sample_rate_hz=rate)
-            wins = item_windows(signal, window_samples=window_samples, count=PREDICT_WINDOWS)
-            with torch.inference_mode():
-                return np.asarray(frontend(torch.from_numpy(wins).to(device)).cpu().numpy())
-
-        feats = cached(cache, ref, tag, window_features)
-        window_probs = predict_clips(model, feats)
+        prob_sum = np.zeros(len(request.label_names), dtype=np.float64)
+        emb_sum: npt.NDArray[np.float64] | None = None
+        seen = 0
+        try:
+            with audio_path(storage, ref) as path:
+                for wins in stream_windows(
+                    path, sample_rate_hz=rate, window_samples=window_samples
+                ):
+                    with torch.inference_mode():
+                        feats = frontend(torch.from_numpy(wins).to(device)).cpu().numpy()
+                    prob_sum += predict_clips(model, feats).sum(axis=0, dtype=np.float64)
+                    if request.ranking == "diverse":
+                        e = embed_clips(model, feats).sum(axis=0, dtype=np.float64)
+                        emb_sum = e if emb_sum is None else emb_sum + e
+                    seen += wins.shape[0]
+        except (OSError, ValueError, RuntimeError, sf.LibsndfileError) as exc:
+            raise RunFailed(f"could not read the audio of item {ref.item_id}: {exc}") from exc
         # Mean over windows: the share of the recording where each label is heard.
-        probs[row] = window_probs.mean(axis=0)
-        if request.ranking == "diverse":
-            embeddings.append(embed_clips(model, feats).mean(axis=0))
+        probs[row] = prob_sum / max(seen, 1)
+        if request.ranking == "diverse" and emb_sum is not None:
+            embeddings.append((emb_sum / max(seen, 1)).astype(np.float32))
         if (row + 1) % 50 == 0 or row + 1 == total:
             report(TrainingProgress(phase="predicting", done=row + 1, total=total))
     scores = _uncertainty(request, probs)

@@ -298,9 +298,9 @@ def test_features_are_cached_by_content_and_settings(tmp_path):
     )
     assert first.state == "succeeded"
     entries = sorted(cache_root.rglob("*.npy"))
-    assert len(entries) == 12 + 6  # one per training item and one per predicted item
-    # the same audio again: read from the cache (the files do not even need to exist)
-    for path in (tmp_path / "store" / "a").glob("*.wav"):
+    assert len(entries) == 12  # one per training item (predictions stream every window)
+    # the same audio again: read from the cache (the training files need not even exist)
+    for path in (tmp_path / "store" / "a").glob("train*.wav"):
         path.unlink()
     again = run_training(
         with_hashes(base, "a"), storage, report=lambda _: None, cache_root=cache_root
@@ -320,3 +320,26 @@ def test_features_are_cached_by_content_and_settings(tmp_path):
         run_training(longer, storage, report=lambda _: None, cache_root=cache_root).state
         == "failed"
     )
+
+
+def test_stream_windows_covers_a_long_recording_in_bounded_batches(tmp_path):
+    from ml_worker.pipeline import stream_windows
+
+    path = tmp_path / "long.flac"
+    rate_in = 44100
+    seconds = 61.6  # 61 whole 1-second windows and a 0.6 s tail (kept: at least half a window)
+    t = np.arange(round(seconds * rate_in)) / rate_in
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], axis=1)
+    sf.write(path, (0.3 * stereo).astype(np.float32), rate_in, subtype="PCM_16")
+    batches = list(stream_windows(path, sample_rate_hz=RATE, window_samples=RATE, batch=16))
+    assert [b.shape for b in batches] == [(16, RATE)] * 3 + [(14, RATE)]
+    assert all(b.dtype == np.float32 for b in batches)
+    # the tail window is padded with silence after its 0.6 s
+    tail = batches[-1][-1]
+    assert np.abs(tail[: int(0.5 * RATE)]).max() > 0.1
+    assert np.abs(tail[int(0.65 * RATE) :]).max() == 0
+    # a recording shorter than a window is one padded window
+    short = tmp_path / "short.wav"
+    sf.write(short, np.full(RATE // 4, 0.2, dtype=np.float32), RATE)
+    (only,) = list(stream_windows(short, sample_rate_hz=RATE, window_samples=RATE))
+    assert only.shape == (1, RATE)
