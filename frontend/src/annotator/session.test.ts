@@ -161,14 +161,20 @@ describe('ItemSession', () => {
   }
 
   it('gives wavesurfer the peaks, the duration and a streaming media element', () => {
-    const { ws } = track(setup())
+    const { ws, press } = track(setup())
     expect(ws.options.peaks).toBe(OVERVIEW.data)
     expect(ws.options.duration).toBe(30)
-    expect(ws.options.url).toBe('/api/items/7/audio/')
+    // The audio source is set on the first play, not before: opening fetches no audio.
+    expect(ws.options.url).toBeUndefined()
+    expect(ws.options.media?.getAttribute('src')).toBeNull()
+    press({ key: ' ' })
+    expect(ws.options.media?.getAttribute('src')).toBe('/api/items/7/audio/')
     expect(ws.options.media?.preload).toBe('metadata')
     expect(ws.options.media?.preservesPitch).toBe(true)
     expect(typeof ws.options.renderFunction).toBe('function')
-    expect(ws.options.plugins?.length).toBeGreaterThanOrEqual(5)
+    // Regions, Hover, Minimap, Zoom; the time ruler is our own (only the notches in view).
+    expect(ws.options.plugins?.length).toBeGreaterThanOrEqual(4)
+    expect(ws.wrapper.querySelector('[data-testid="timeline"]')).not.toBeNull()
   })
 
   it('creates a segment with [ and ] at the playhead, then autosaves a second later', async () => {

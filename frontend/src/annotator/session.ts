@@ -9,7 +9,6 @@ import WaveSurfer, { type WaveSurferOptions } from 'wavesurfer.js'
 import HoverPlugin from 'wavesurfer.js/dist/plugins/hover.esm.js'
 import MinimapPlugin from 'wavesurfer.js/dist/plugins/minimap.esm.js'
 import RegionsPlugin from 'wavesurfer.js/dist/plugins/regions.esm.js'
-import TimelinePlugin from 'wavesurfer.js/dist/plugins/timeline.esm.js'
 import ZoomPlugin from 'wavesurfer.js/dist/plugins/zoom.esm.js'
 
 import { ApiError, isAbortError, type ApiClient, type Peaks } from '../api/client'
@@ -20,6 +19,7 @@ import { h, formatTimeMs } from './dom'
 import { decideDraft, DraftStore, type StorageLike } from './drafts'
 import { buildKeymap, KeyboardController, type KeyBinding } from './keymap'
 import { LeadTimer } from './lead-time'
+import { Timeline } from './timeline'
 import { LeaseHeartbeat, type LeaseRenewal, type LeaseState } from './lease'
 import { AnnotationModel, type EditResult, type ModelChange, type Segment, type SegmentPatch } from './model'
 import { ClipLabelsPanel } from './panels/clip-labels'
@@ -177,6 +177,9 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
   private boxes: BoxLayer | null = null
   private peaks: WaveformPeaks | null = null
   private media: HTMLAudioElement | null = null
+  private timeline: Timeline | null = null
+  private cancelTimelineFrame: (() => void) | null = null
+  private audioUrl = ''
   private ready = false
 
   // state
@@ -685,6 +688,8 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
     this.cleanups.forEach((f) => {
       f()
     })
+    this.cancelTimelineFrame?.()
+    this.timeline?.destroy()
     this.peaks?.destroy()
     this.boxes?.destroy()
     this.regionSync?.destroy()
@@ -720,10 +725,12 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
     const options = this.options
     const doc = this.doc
     const media = doc.createElement('audio')
-    // Only metadata up front; playback streams with Range requests.
+    // No source until the first play (see ensureAudio); then only metadata up front, and
+    // playback streams with Range requests.
     media.preload = 'metadata'
     media.preservesPitch = true
     this.media = media
+    this.audioUrl = options.client.url(`/api/items/${this.item.id}/audio/`)
     const waveformHeight = options.waveformHeight ?? 128
     const levels = this.item.peaks_levels?.length ? this.item.peaks_levels : [options.overview.samples_per_bin]
     const sampleRate = options.overview.sample_rate_hz || this.item.sample_rate_hz || 44_100
@@ -744,13 +751,7 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
       },
     })
     const regions = options.createRegions?.() ?? RegionsPlugin.create()
-    const plugins: NonNullable<WaveSurferOptions['plugins']> = [
-      TimelinePlugin.create({
-        height: 18,
-        formatTimeCallback: (s) => formatTime(s),
-        style: { fontSize: '10px', color: '#52606d' },
-      }),
-    ]
+    const plugins: NonNullable<WaveSurferOptions['plugins']> = []
     const withSpectrogram = Boolean(options.spectrogramInfo) || this.schema.segment_frequency
     let settings: SpectrogramSettings | null = null
     if (withSpectrogram) {
@@ -827,7 +828,6 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
       progressColor: '#2f5fc4',
       cursorColor: '#d64545',
       cursorWidth: 2,
-      url: options.client.url(`/api/items/${this.item.id}/audio/`),
       peaks: options.overview.data,
       duration: this.durationS,
       media,
@@ -847,6 +847,19 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
     this.wireRegions(this.regionSync)
     if (this.spectrogram) this.wireSpectrogram(this.spectrogram)
     this.wireZoomWheel()
+    this.timeline = new Timeline({
+      parent: ws.getWrapper(),
+      before: this.spectrogram?.getElement() ?? null,
+      durationS: this.durationS,
+      format: (s) => formatTime(s),
+    })
+    for (const event of ['scroll', 'zoom', 'redraw', 'resize', 'ready'] as const) {
+      this.listen(
+        ws.on(event, () => {
+          this.scheduleTimeline()
+        }),
+      )
+    }
 
     this.listen(
       ws.on('ready', () => {
@@ -895,6 +908,31 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
         this.notice(`Audio problem: ${error.message || 'the recording could not be played'}`, { error: true })
       }),
     )
+  }
+
+  /** Redraws the time ruler on the next frame (once however many scroll events come) */
+  private scheduleTimeline() {
+    if (this.cancelTimelineFrame || this.destroyed) return
+    const win = this.doc.defaultView
+    const run = () => {
+      this.cancelTimelineFrame = null
+      const ws = this.wavesurfer
+      if (!ws || !this.timeline || this.destroyed) return
+      const pxPerS = this.effectivePxPerS()
+      const startS = ws.getScroll() / pxPerS
+      this.timeline.render({ startS, endS: startS + ws.getWidth() / pxPerS, pxPerS })
+    }
+    if (win?.requestAnimationFrame) {
+      const id = win.requestAnimationFrame(run)
+      this.cancelTimelineFrame = () => {
+        win.cancelAnimationFrame(id)
+      }
+    } else {
+      const id = setTimeout(run, 16)
+      this.cancelTimelineFrame = () => {
+        clearTimeout(id)
+      }
+    }
   }
 
   private wireRegions(sync: RegionSync) {
@@ -1307,9 +1345,21 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
 
   // ---- playback and view ----------------------------------------------------------------------
 
+  /**
+   * Gives the media element its source on first use. Until then no audio is fetched and
+   * Chromium starts no media pipeline nor audio service (about 25 MB); seeking before that
+   * works, the element keeps the position.
+   */
+  private ensureAudio() {
+    const media = this.media
+    if (media?.getAttribute('src') !== null || !this.audioUrl) return
+    media.src = this.audioUrl
+  }
+
   private playPause() {
     const ws = this.wavesurfer
     if (!ws || !this.ready) return
+    this.ensureAudio()
     if (!ws.isPlaying() && this.loop) {
       const seg = this.selectedSegmentSpan()
       const t = ws.getCurrentTime()
@@ -1325,6 +1375,7 @@ export class ItemSession extends EventEmitter<ItemSessionEvents> {
     const ws = this.wavesurfer
     const seg = this.selectedSegmentSpan()
     if (!ws || !this.ready || !seg) return
+    this.ensureAudio()
     const play = this.loop ? ws.play(seg.start_s) : ws.play(seg.start_s, seg.end_s)
     play.catch((err: unknown) => {
       if (!isAbortError(err))

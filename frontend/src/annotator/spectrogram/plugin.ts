@@ -24,7 +24,7 @@ export type TiledSpectrogramPluginOptions = {
   nyquistHz: number
   /** Height of the band in CSS pixels, defaults to 200 */
   height?: number
-  /** Decoded tiles and requests, defaults to a new cache of 64 tiles */
+  /** Fetched tiles and requests, defaults to a new cache of 32 tiles */
   cache?: TileCache
 }
 

@@ -21,6 +21,9 @@ type Call = {
   reject: (err: unknown) => void
 }
 
+/** Lets the fetch → decode → place chain run */
+const flush = () => new Promise((resolve) => setTimeout(resolve, 0))
+
 function setup() {
   const calls: Call[] = []
   const load = vi.fn(
@@ -39,6 +42,8 @@ function setup() {
     container,
     info: INFO,
     cache,
+    // jsdom cannot decode PNGs: the "fetched" entries are the images themselves.
+    decode: (image: TileImage) => Promise.resolve(image),
     settings: SETTINGS,
     margin: 0,
     tileUrl: (level, index, s) => `/tile?px_per_s=${level}&index=${index}&cmap=${s.cmap}`,
@@ -48,9 +53,8 @@ function setup() {
     const call = calls.find((c) => c.url === url && !c.signal.aborted && !c.settled)
     if (!call) throw new Error(`no pending request for ${url}`)
     call.settled = true
-    call.resolve({ width: 512, height: 256 } as TileImage)
-    await Promise.resolve()
-    await Promise.resolve()
+    call.resolve({ width: 512, height: 256, close: vi.fn() })
+    await flush()
   }
   const canvases = () => Array.from(container.querySelectorAll<HTMLCanvasElement>('canvas'))
   return { layer, cache, container, calls, load, pending, answer, canvases }
@@ -100,8 +104,7 @@ describe('TileLayer', () => {
     layer.update({ startS: 3595, endS: 3600, pxPerS: 128 })
     const call = calls.find((c) => c.url.includes('index=899'))
     call?.resolve({ width: 100, height: 256 } as TileImage)
-    await Promise.resolve()
-    await Promise.resolve()
+    await flush()
     const last = canvases().find((c) => c.dataset.tile === tileKey(SETTINGS, 128, 899))
     expect(last?.width).toBe(100)
     expect(last?.style.left).toBe(`${899 * 512}px`)
@@ -129,17 +132,29 @@ describe('TileLayer', () => {
     expect(canvases().map((c) => c.dataset.tile)).toEqual([tileKey(SETTINGS, 16, 0)])
   })
 
-  it('uses cached tiles at once, and re-fetches everything for new settings', async () => {
+  it('uses cached tiles without fetching again, and re-fetches everything for new settings', async () => {
     const { layer, answer, canvases, load, pending } = setup()
     layer.update({ startS: 0, endS: 4, pxPerS: 128 })
     await answer('/tile?px_per_s=128&index=0&cmap=viridis')
     layer.update({ startS: 40, endS: 44, pxPerS: 128 })
     await answer('/tile?px_per_s=128&index=10&cmap=viridis')
+    expect(canvases().map((c) => c.dataset.tile)).toEqual([tileKey(SETTINGS, 128, 10)])
     layer.update({ startS: 0, endS: 4, pxPerS: 128 })
+    await flush()
     expect(load).toHaveBeenCalledTimes(2)
     expect(canvases().map((c) => c.dataset.tile)).toContain(tileKey(SETTINGS, 128, 0))
     layer.setSettings({ ...SETTINGS, cmap: 'gray' })
     expect(pending()).toEqual(['/tile?px_per_s=128&index=0&cmap=gray'])
+  })
+
+  it('frees each decoded image once its canvas is drawn: the canvas is the only copy', async () => {
+    const { layer, calls, canvases } = setup()
+    layer.update({ startS: 0, endS: 4, pxPerS: 128 })
+    const image = { width: 512, height: 256, close: vi.fn() }
+    calls[0]?.resolve(image)
+    await flush()
+    expect(canvases()).toHaveLength(1)
+    expect(image.close).toHaveBeenCalledTimes(1)
   })
 
   it('reports HTTP errors but not cancellations', async () => {

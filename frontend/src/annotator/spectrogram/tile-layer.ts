@@ -4,10 +4,13 @@
  * position without redrawing on scroll. Only the tiles in view (plus a margin) are fetched;
  * requests for tiles that left the view are cancelled. Tiles of the previous zoom level stay,
  * stretched, until their replacements arrive, so zooming never flashes an empty area.
+ *
+ * A tile is decoded when it is placed and its canvas is then the only copy of its pixels: the
+ * decoded image is freed at once, and the cache keeps only the PNG.
  */
 import EventEmitter from '../../common/event-emitter'
 import type { SpectrogramInfo, SpectrogramSettings } from '../types'
-import type { TileCache, TileImage } from './tile-cache'
+import { decodeTile, type TileCache, type TileImage } from './tile-cache'
 import { chooseLevel, tileRect, tilesInView } from './tiles'
 
 /** The visible time window and its scale */
@@ -27,13 +30,15 @@ export type TileLayerEvents = {
   tile: [key: string]
 }
 
-export type TileLayerOptions = {
+export type TileLayerOptions<T extends object = Blob> = {
   /** A positioned element, as wide as the whole waveform, that receives the tile canvases */
   container: HTMLElement
   /** Tile geometry and levels from the info endpoint */
   info: Pick<SpectrogramInfo, 'tile_width_px' | 'tile_height_px' | 'px_per_s_levels' | 'duration_s' | 'tiles_per_level'>
-  /** Decoded tiles and requests in flight */
-  cache: TileCache
+  /** Fetched tiles and requests in flight */
+  cache: TileCache<T>
+  /** Decodes a fetched tile, defaults to createImageBitmap of the PNG blob */
+  decode?: (entry: T) => Promise<TileImage>
   /** The URL of a tile */
   tileUrl: (level: number, index: number, settings: SpectrogramSettings) => string
   /** Rendering settings */
@@ -63,17 +68,21 @@ export function tileKey(settings: SpectrogramSettings, level: number, index: num
   return `${settingsKey(settings)}|${level}|${index}`
 }
 
-export class TileLayer extends EventEmitter<TileLayerEvents> {
-  private readonly options: TileLayerOptions
+export class TileLayer<T extends object = Blob> extends EventEmitter<TileLayerEvents> {
+  private readonly options: TileLayerOptions<T>
+  private readonly decode: (entry: T) => Promise<TileImage>
   private readonly placed = new Map<string, Placed>()
+  /** Tiles being decoded, so a tile asked for again meanwhile is not decoded twice */
+  private readonly decoding = new Set<string>()
   private settings: SpectrogramSettings
   private view: TileView | null = null
   private needed = new Set<string>()
   private destroyed = false
 
-  constructor(options: TileLayerOptions) {
+  constructor(options: TileLayerOptions<T>) {
     super()
     this.options = options
+    this.decode = options.decode ?? (decodeTile as unknown as (entry: T) => Promise<TileImage>)
     this.settings = options.settings
   }
 
@@ -114,24 +123,32 @@ export class TileLayer extends EventEmitter<TileLayerEvents> {
     for (const tile of this.placed.values()) this.position(tile, view.pxPerS)
     for (const index of indices) {
       const key = tileKey(this.settings, level, index)
-      if (this.placed.has(key)) continue
-      const image = cache.get(key)
-      if (image) {
-        this.place(key, image, level, index)
-        continue
-      }
-      cache.request(key, this.options.tileUrl(level, index, this.settings)).then(
-        (img) => {
-          if (this.destroyed || !this.needed.has(key) || this.placed.has(key)) return
-          this.place(key, img, level, index)
-          this.prune()
-          this.emit('tile', key)
-        },
-        (err: unknown) => {
+      if (this.placed.has(key) || this.decoding.has(key)) continue
+      const wanted = () => !this.destroyed && this.needed.has(key) && !this.placed.has(key)
+      cache
+        .request(key, this.options.tileUrl(level, index, this.settings))
+        .then(async (entry) => {
+          if (!wanted() || this.decoding.has(key)) return
+          this.decoding.add(key)
+          let image: TileImage
+          try {
+            image = await this.decode(entry)
+          } finally {
+            this.decoding.delete(key)
+          }
+          try {
+            if (!wanted()) return
+            this.place(key, image, level, index)
+            this.prune()
+            this.emit('tile', key)
+          } finally {
+            image.close?.()
+          }
+        })
+        .catch((err: unknown) => {
           if (this.destroyed || isAbort(err)) return
           this.emit('error', err)
-        },
-      )
+        })
     }
     cache.cancelExcept(this.needed)
     this.prune()
