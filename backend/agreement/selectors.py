@@ -244,8 +244,8 @@ def submissions_per_day(*, project: Project, since: date | None = None) -> list[
 
 
 def annotator_activity(*, project: Project) -> list[dict[str, Any]]:
-    """Per person who has annotations in the project: submitted, drafts, skipped, last
-    submission. One grouped query."""
+    """Per person who has annotations in the project: submitted, drafts, skipped, first and
+    last submission, days with a submission and submissions per such day. One grouped query."""
     rows = (
         Annotation.objects.filter(item__project=project, is_reference=False)
         .values("annotator_id", "annotator__username")
@@ -254,6 +254,7 @@ def annotator_activity(*, project: Project) -> list[dict[str, Any]]:
             drafts=Count("id", filter=Q(state=Annotation.State.DRAFT)),
             skipped=Count("id", filter=Q(state=Annotation.State.SKIPPED)),
             last_submitted_at=Max("submitted_at"),
+            active_days=Count(TruncDate("submitted_at"), distinct=True, filter=Q(state=_SUBMITTED)),
             first_submitted_at=Min("submitted_at"),
         )
         .order_by("annotator__username")
@@ -267,6 +268,10 @@ def annotator_activity(*, project: Project) -> list[dict[str, Any]]:
             "skipped": r["skipped"],
             "first_submitted_at": r["first_submitted_at"],
             "last_submitted_at": r["last_submitted_at"],
+            "active_days": r["active_days"],
+            "per_active_day": round(r["submitted"] / r["active_days"], 1)
+            if r["active_days"]
+            else None,
         }
         for r in rows
     ]

@@ -210,6 +210,10 @@ def project_dashboard_page(request: HttpRequest, project_id: int) -> HttpRespons
         {**row, **{k: v for k, v in figures.get(row["annotator_id"], {}).items() if k not in row}}
         for row in annotator_activity(project=project)
     ]
+    for row in people:
+        # Throughput per hour of active labelling (the annotator's own lead time).
+        hours = (row.get("total_lead_time_s") or 0) / 3600
+        row["per_hour"] = round(row["submitted"] / hours) if hours else None
     names = [row["username"] for row in report.get("annotators", [])]
     heat = report.get("heatmap")
     groups = [

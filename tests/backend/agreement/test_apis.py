@@ -76,6 +76,8 @@ def test_progress_counts_items_by_state_and_submissions(client_for, manager, pro
     rows = {r["username"]: r for r in body["annotators"]}
     assert rows["ann0"]["submitted"] == 5
     assert rows["ann0"]["median_lead_time_s"] == 10.0
+    assert rows["ann0"]["active_days"] == 1
+    assert rows["ann0"]["per_active_day"] == 5.0
 
 
 def test_consensus_of_an_item(client_for, manager, labelled):
