@@ -35,7 +35,18 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connections, transaction
-from django.db.models import Count, F, IntegerField, Max, Model, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    JSONField,
+    Max,
+    Model,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -896,6 +907,10 @@ def _recount(item_ids: Sequence[int]) -> None:
     )
 
 
+def _same(value: Any, connection: Any) -> Any:
+    return value
+
+
 def insert_rows(
     model: type[Model], rows: list[dict[str, Any]], *, returning_ids: bool = False
 ) -> list[int]:
@@ -934,7 +949,11 @@ def insert_rows(
                 [meta.db_table, pk.column, len(rows)],
             )
             ids = [row[0] for row in cursor.fetchall()]
-        prep = [(f.attname, f.get_db_prep_save, f.primary_key) for f in fields]
+        # Only JSON needs Django's preparation (a Jsonb wrapper); psycopg adapts the rest.
+        prep = [
+            (f.attname, f.get_db_prep_save if isinstance(f, JSONField) else _same, f.primary_key)
+            for f in fields
+        ]
         sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
         with cursor.cursor.copy(sql) as copy:
             for n, row in enumerate(rows):

@@ -4,7 +4,8 @@ Audio results map onto our schema like this: ``labels`` (a region, seconds) -> o
 label; ``choices`` -> clip labels of the group named by ``from_name`` (or the one group that has
 every chosen label), or, when the result shares a region's ``id``, that segment's label if the
 region has none; ``textarea`` sharing a region's ``id`` -> the segment's text. Anything else is
-reported as unmapped. ``completed_by`` becomes the annotator: its ``username`` or ``email``
+reported as unmapped. ``ground_truth`` marks the reference annotation (a reviewer's
+correction). ``completed_by`` becomes the annotator: its ``username`` or ``email``
 when it is an object, ``label-studio-<n>`` when it is a number, the importing user when absent.
 Tasks are known by ``data.external_id``, else ``data.sha256``, else their audio reference.
 """
@@ -85,6 +86,8 @@ def _task(row: int, task: Any, groups: Mapping[str, frozenset[str]]) -> Iterator
                 submitted_at=parse.optional_text(
                     raw.get("created_at"), f"{path}.created_at", problems
                 ),
+                # a reviewer's correction is Label Studio's ground truth
+                is_reference=raw.get("ground_truth") is True,
             )
         )
     predictions = []
@@ -280,6 +283,7 @@ def task(item: ItemRecord, *, model_names: Mapping[int, str]) -> dict[str, Any]:
             {
                 "completed_by": {"username": a.annotator},
                 "was_cancelled": a.state == "skipped",
+                "ground_truth": a.is_reference,
                 "lead_time": a.lead_time_s,
                 "created_at": a.submitted_at,
                 "result": result,
