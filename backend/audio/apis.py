@@ -456,7 +456,14 @@ class ConnectionListCreateApi(ListAPIView[StorageConnection]):
             max_length=1000, required=False, allow_blank=True
         )
         bucket = serializers.CharField(max_length=255, required=False, allow_blank=True)
-        endpoint_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+        # Not URLField: its validator refuses single-label hosts such as http://minio:9000.
+        endpoint_url = serializers.RegexField(
+            r"^https?://[^\s/?#]+(/[^\s]*)?$",
+            max_length=500,
+            required=False,
+            allow_blank=True,
+            error_messages={"invalid": "must be an http:// or https:// address"},
+        )
         region = serializers.CharField(max_length=100, required=False, allow_blank=True)
         access_key_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
         secret_access_key = serializers.CharField(

@@ -355,3 +355,16 @@ def test_connection_list_and_names(client_for, manager, project, recordings):
     assert [c["name"] for c in listed] == ["field"]
     assert listed[0]["root"] == str(recordings)
     assert listed[0]["has_credentials"] is False
+
+
+@pytest.mark.parametrize(
+    ("endpoint_url", "valid"),
+    [("http://minio:9000", True), ("https://s3.example.org/", True), ("", True),
+     ("ftp://minio:21", False), ("minio:9000", False)],
+)  # fmt: skip
+def test_endpoint_urls_may_name_single_label_hosts(endpoint_url, valid):
+    from backend.audio.apis import ConnectionListCreateApi
+
+    data = {"name": "b", "kind": "s3", "bucket": "x", "endpoint_url": endpoint_url}
+    serializer = ConnectionListCreateApi.InputSerializer(data=data)
+    assert serializer.is_valid() is valid, serializer.errors
