@@ -93,10 +93,11 @@ def evict_cache(cache_dir: Path, *, max_bytes: int, keep: Path | None = None) ->
     Returns how many files went.
     """
     entries = []
-    for entry in os.scandir(cache_dir):
-        if entry.is_file() and not entry.name.startswith(".part-"):
-            stat = entry.stat()
-            entries.append((stat.st_mtime, stat.st_size, Path(entry.path)))
+    with os.scandir(cache_dir) as found:
+        for entry in found:
+            if entry.is_file() and not entry.name.startswith(".part-"):
+                stat = entry.stat()
+                entries.append((stat.st_mtime, stat.st_size, Path(entry.path)))
     total = sum(size for _, size, _ in entries)
     removed = 0
     for _, size, file_path in sorted(entries):
@@ -173,7 +174,8 @@ class FolderSource:
     def check(self) -> None:
         root = self.root
         try:
-            next(os.scandir(root), None)
+            with os.scandir(root) as entries:
+                next(entries, None)
         except OSError as exc:
             raise ConnectionFailed(f"folder {self._root_text} cannot be listed: {exc}") from exc
 
