@@ -461,6 +461,13 @@ class _Importer:
                     RowError(record.row, f"{path}.annotator", "no importing user to own it")
                 )
                 continue
+            try:
+                User.username_validator(who)
+            except DjangoValidationError:
+                errors.append(
+                    RowError(record.row, f"{path}.annotator", f"{who!r} is not a valid username")
+                )
+                continue
             if ann.is_reference:
                 references += 1
                 if references > 1:

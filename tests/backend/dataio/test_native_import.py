@@ -223,3 +223,22 @@ def test_native_export_then_import_into_new_project_is_identical(manager_of, pro
         "name": ""
     }
     assert one[1:] == two[1:]
+
+
+def test_text_with_tabs_newlines_and_backslashes_survives(empty_project, manager_of):
+    user = manager_of(empty_project)
+    odd = 'tab\there\nnew line \\N back\\slash "quote" \r end'
+    seg = {"start_s": 1.0, "end_s": 2.0, "label": "dog", "text": odd}
+    item = _item(1, metadata={"note": odd}, annotations=[_ann("a@b.org", segments=[seg])])
+    report = run_import(empty_project, jsonl(HEADER, item), "native", user=user, check_files=False)
+    assert report.error_count == 0
+    assert Segment.objects.get().text == odd
+    assert AudioItem.objects.get().metadata == {"note": odd}
+    bad = run_import(
+        empty_project,
+        jsonl(HEADER, _item(2, annotations=[_ann("a\tb")])),
+        "native",
+        user=user,
+        check_files=False,
+    )
+    assert bad.errors[0]["reason"] == "'a\\tb' is not a valid username"
