@@ -1,0 +1,261 @@
+"""Benchmark: active-learning simulation on ESC-10 (the oracle answers with the true labels).
+
+    nice -n 10 .venv/bin/python -m bench.bench_ml_active
+    nice -n 10 .venv/bin/python -m bench.bench_ml_active --folds 5 --seeds 0   # quick look
+
+For each test fold (the pool is the other four folds, 320 clips) and each seed: 20 random
+labels, then batches of 10 chosen by
+- ``random``: uniformly among the unlabelled clips;
+- ``uncertainty``: the 10 with the highest least-confidence score;
+- ``uncertainty+diversity``: among the ``--pool-factor`` x 10 most uncertain, 10 by k-center
+  greedy on the clip embeddings, starting from the labelled clips (``k_center_greedy``).
+After every batch the model is retrained from scratch and tested on the held-out fold.
+Model (fast enough to retrain 30 times per run): an ``EmbeddingHead`` logistic regression on
+fixed clip statistics (MFCC + deltas mean/std, log-mel mean/std per band: 248 numbers), the
+same statistics serve as embeddings. "Labels needed" = the first label count where the mean
+curve reaches 90 % of the accuracy of the same model trained on the whole pool. Writes
+``bench/out/ml_active.json`` and ``docs/active_learning.png``. Target: uncertainty+diversity
+needs <= 60 % of the labels random needs. Needs ``../shared/data/esc10_16k``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from bench.harness import REPO_ROOT, machine, machine_lines, table, write_json
+from bench.ml_data import OUT_DIR, load_esc10, set_threads
+from ml_worker.embeddings import HeadConfig, predict_embeddings, train_embedding_head
+from ml_worker.features import LogMelConfig, extract_logmel
+from ml_worker.inference import k_center_greedy, least_confidence
+from ml_worker.models import EmbeddingHead, MfccLogReg
+
+STRATEGIES = ("random", "uncertainty", "uncertainty+diversity")
+SEED_LABELS = 20
+BATCH = 10
+TARGET_RATIO = 0.6
+HEAD = HeadConfig(hidden=0, dropout=0.0, steps=150, lr=3e-2, weight_decay=1e-2, val_fraction=0.0)
+
+
+def clip_statistics(signals: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """(n, samples) -> (n, 248): MFCC/delta/delta-delta mean+std (120) and log-mel mean+std
+    per band (128)."""
+    config = LogMelConfig(n_mels=64)
+    logmel = torch.from_numpy(extract_logmel(signals, config=config))
+    mfcc = MfccLogReg(1, n_mels=config.n_mels, n_mfcc=20)
+    with torch.no_grad():
+        stats = mfcc.statistics(logmel)
+    return torch.cat([stats, logmel.mean(dim=2), logmel.std(dim=2)], dim=1).numpy()
+
+
+def fit_predict(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], rows: list[int], names: tuple[str, ...]
+) -> EmbeddingHead:
+    result = train_embedding_head(x[rows], y[rows], label_names=names, config=HEAD)
+    model = result.build_model()
+    assert isinstance(model, EmbeddingHead)
+    return model
+
+
+def choose(
+    strategy: str,
+    *,
+    model: EmbeddingHead,
+    x: npt.NDArray[np.float32],
+    labelled: list[int],
+    rng: np.random.Generator,
+    pool_factor: int,
+) -> list[int]:
+    unlabelled = np.setdiff1d(np.arange(x.shape[0]), labelled)
+    if strategy == "random" or unlabelled.size <= BATCH:
+        return rng.choice(unlabelled, size=min(BATCH, unlabelled.size), replace=False).tolist()
+    scores = least_confidence(predict_embeddings(model, x[unlabelled]))
+    ranked = unlabelled[np.argsort(-scores, kind="stable")]
+    if strategy == "uncertainty":
+        return ranked[:BATCH].tolist()
+    candidates = ranked[: pool_factor * BATCH]
+    # Standardised statistics, so no feature dominates the distances.
+    z = ((x - model.mean.numpy()) / model.scale.numpy()).astype(np.float32)
+    stacked = np.concatenate([z[labelled], z[candidates]])
+    picks = k_center_greedy(stacked, BATCH, already_selected=range(len(labelled)))
+    return [int(candidates[p - len(labelled)]) for p in picks]
+
+
+def simulate(
+    strategy: str,
+    *,
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int64],
+    test_x: npt.NDArray[np.float32],
+    test_y: npt.NDArray[np.int64],
+    names: tuple[str, ...],
+    seed: int,
+    pool_factor: int,
+    max_labels: int,
+) -> list[tuple[int, float]]:
+    rng = np.random.default_rng(seed)
+    labelled = rng.choice(x.shape[0], size=SEED_LABELS, replace=False).tolist()
+    curve: list[tuple[int, float]] = []
+    while True:
+        model = fit_predict(x, y, labelled, names)
+        accuracy = float((predict_embeddings(model, test_x).argmax(axis=1) == test_y).mean())
+        curve.append((len(labelled), accuracy))
+        if len(labelled) >= min(max_labels, x.shape[0]):
+            return curve
+        labelled += choose(
+            strategy, model=model, x=x, labelled=labelled, rng=rng, pool_factor=pool_factor
+        )
+
+
+def labels_needed(counts: list[int], accuracy: list[float], goal: float) -> int | None:
+    for count, value in zip(counts, accuracy, strict=True):
+        if value >= goal:
+            return count
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--folds", default="1,2,3,4,5")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--pool-factor", type=int, default=5)
+    parser.add_argument("--max-labels", type=int, default=320)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=str(OUT_DIR / "ml_active.json"))
+    parser.add_argument("--plot", default=str(REPO_ROOT / "docs" / "active_learning.png"))
+    args = parser.parse_args()
+    set_threads(args.threads)
+    info = machine()
+    data = load_esc10()
+    started = time.perf_counter()
+    stats = clip_statistics(data.signals)
+    folds = [int(f) for f in args.folds.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    curves: dict[str, list[list[tuple[int, float]]]] = {s: [] for s in STRATEGIES}
+    full: list[float] = []
+    for fold in folds:
+        pool, test = data.groups != fold, data.groups == fold
+        x, y = stats[pool], data.labels[pool]
+        model = fit_predict(x, y, list(range(x.shape[0])), data.class_names)
+        full.append(
+            float(
+                (predict_embeddings(model, stats[test]).argmax(axis=1) == data.labels[test]).mean()
+            )
+        )
+        for seed in seeds:
+            for strategy in STRATEGIES:
+                curves[strategy].append(
+                    simulate(
+                        strategy,
+                        x=x,
+                        y=y,
+                        test_x=stats[test],
+                        test_y=data.labels[test],
+                        names=data.class_names,
+                        seed=seed * 100 + fold,
+                        pool_factor=args.pool_factor,
+                        max_labels=args.max_labels,
+                    )
+                )
+                print(
+                    f"  fold {fold} seed {seed} {strategy}: "
+                    f"{curves[strategy][-1][-1][1]:.3f} at {curves[strategy][-1][-1][0]} labels",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    full_accuracy = float(np.mean(full))
+    goal = 0.9 * full_accuracy
+    summary: dict[str, Any] = {}
+    for strategy in STRATEGIES:
+        counts = [c for c, _ in curves[strategy][0]]
+        mean_curve = np.mean([[a for _, a in run] for run in curves[strategy]], axis=0)
+        per_run = [
+            labels_needed([c for c, _ in run], [a for _, a in run], goal)
+            for run in curves[strategy]
+        ]
+        summary[strategy] = {
+            "labels": counts,
+            "mean_accuracy": mean_curve.tolist(),
+            "labels_needed_mean_curve": labels_needed(counts, mean_curve.tolist(), goal),
+            "labels_needed_per_run": per_run,
+        }
+    random_needed = summary["random"]["labels_needed_mean_curve"]
+    rows = []
+    for strategy in STRATEGIES:
+        needed = summary[strategy]["labels_needed_mean_curve"]
+        ratio = None if needed is None or not random_needed else needed / random_needed
+        summary[strategy]["ratio_to_random"] = ratio
+        at = dict(zip(summary[strategy]["labels"], summary[strategy]["mean_accuracy"], strict=True))
+        rows.append(
+            [
+                strategy,
+                "-" if needed is None else needed,
+                "-" if ratio is None else f"{100 * ratio:.0f} %",
+                f"{100 * at.get(50, float('nan')):.1f} %",
+                f"{100 * at.get(100, float('nan')):.1f} %",
+            ]
+        )
+    ratio = summary["uncertainty+diversity"]["ratio_to_random"]
+    report = {
+        "benchmark": "esc10_active_learning",
+        "machine": info,
+        "folds": folds,
+        "seeds": seeds,
+        "full_pool_accuracy_per_fold": full,
+        "full_pool_accuracy": full_accuracy,
+        "goal_accuracy": goal,
+        "strategies": summary,
+        "runs": {s: curves[s] for s in STRATEGIES},
+        "target_ratio": TARGET_RATIO,
+        "met": ratio is not None and ratio <= TARGET_RATIO,
+        "elapsed_s": time.perf_counter() - started,
+    }
+    print(
+        f"full-pool accuracy {100 * full_accuracy:.1f} % (mean of folds {folds}); "
+        f"goal = 90 % of it = {100 * goal:.1f} %\n"
+    )
+    print(
+        table(
+            ["strategy", "labels to reach goal", "vs random", "accuracy @50", "accuracy @100"],
+            rows,
+        )
+    )
+    print(
+        f"\ntarget <= {100 * TARGET_RATIO:.0f} % of random: {'met' if report['met'] else 'NOT met'}"
+    )
+    print("\n".join(machine_lines(info)))
+    write_json(Path(args.json), report)
+    plot(summary, full_accuracy, goal, Path(args.plot), len(folds) * len(seeds))
+
+
+def plot(summary: dict[str, Any], full: float, goal: float, path: Path, n_runs: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for strategy in STRATEGIES:
+        ax.plot(summary[strategy]["labels"], summary[strategy]["mean_accuracy"], label=strategy)
+    ax.axhline(full, color="grey", linestyle=":", label=f"whole pool ({100 * full:.1f} %)")
+    ax.axhline(goal, color="grey", linestyle="--", label=f"90 % of it ({100 * goal:.1f} %)")
+    ax.set_xlabel("labelled clips")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"ESC-10 active learning (mean of {n_runs} runs: folds x seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
