@@ -29,6 +29,7 @@ from backend.audio.connections import (
     ConnectionSpec,
     Source,
     clean_relative_path,
+    resolve_folder_root,
     source_for,
 )
 from backend.audio.models import AudioItem, StorageConnection
@@ -788,23 +789,22 @@ def connection_create(
         )
     # Network and disk checks happen before any transaction is opened.
     try:
-        source = connection_source(connection)
-        source.check()
+        connection_source(connection).check()
     except ConnectionFailed as exc:
         raise _connection_error(exc) from exc
     if kind == StorageConnection.Kind.FOLDER:
+        # Stored as its real path: a symlink swapped in later changes nothing.
         connection.root = str(
-            cast(Any, source).root  # the resolved real path: later symlink swaps change nothing
+            resolve_folder_root(connection.root, folder_roots=settings.EARMARK_FOLDER_ROOTS)
         )
-    with transaction.atomic():
-        connection.full_clean(validate_constraints=False)
-        try:
-            with transaction.atomic():
-                connection.save()
-        except IntegrityError as exc:
-            raise ValidationFailed(
-                f"a connection named {name!r} exists", fields={"name": ["already used"]}
-            ) from exc
+    connection.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            connection.save()
+    except IntegrityError as exc:  # the same name, created meanwhile
+        raise ValidationFailed(
+            f"a connection named {name!r} exists", fields={"name": ["already used"]}
+        ) from exc
     return connection
 
 
