@@ -7,9 +7,10 @@ folder connection (`connection_sync`), in-process on a private database.
 Registers ``--items`` references in calls of ``--batch`` (one transaction each: the existence
 query, the bulk insert, the id map, and the processing tasks sent to the broker on commit, one
 per 50 ids), then registers them all again (nothing new: the idempotent path), then syncs a
-generated folder of ``--folder-files`` tiny files (scan + register). The broker is the
-file-system transport in the run's own folder, so enqueuing is measured too; nothing consumes
-it. Postgres (default) gets a database of its own, dropped at the end. Prints markdown.
+generated folder of ``--folder-files`` tiny files (scan + register). Enqueuing is measured
+too: the broker is ``--broker-url`` (Redis, as deployed) or the file-system transport in the
+run's own folder; nothing consumes it. Postgres (default) gets a database of its own,
+dropped at the end. Prints markdown.
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ from pathlib import Path
 PG_ADMIN = ["-h", "127.0.0.1", "-U", "postgres"]
 
 
-def _django(var_dir: Path, database_url: str | None, folder_root: Path) -> None:
+def _django(
+    var_dir: Path, database_url: str | None, folder_root: Path, broker_url: str | None = None
+) -> None:
     for key in [k for k in os.environ if k.startswith(("DJANGO_", "EARMARK_"))]:
         del os.environ[key]
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.pop("DATABASE_URL", None)
     if database_url:
         os.environ["DATABASE_URL"] = database_url
+    if broker_url:
+        os.environ["CELERY_BROKER_URL"] = broker_url
     os.environ["EARMARK_VAR_DIR"] = str(var_dir)
     os.environ["EARMARK_FOLDER_ROOTS"] = str(folder_root)
     os.environ["DJANGO_SETTINGS_MODULE"] = "backend.config.settings.local"
@@ -127,6 +132,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--folder-files", type=int, default=10_000)
     parser.add_argument("--sqlite", action="store_true", help="embedded SQLite, not Postgres")
+    parser.add_argument(
+        "--broker-url",
+        help="e.g. redis://127.0.0.1:6379/7 (a database of your own: it is flushed at the end); "
+        "default: the file-system transport in the run's folder",
+    )
     args = parser.parse_args(argv)
     var_dir = Path(tempfile.mkdtemp(prefix="earmark-bench-register-"))
     args.folder_root = str(var_dir / "folders")
@@ -138,13 +148,17 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run(["createdb", *PG_ADMIN, database], check=True)
         database_url = f"postgres://postgres@127.0.0.1:5432/{database}"
     try:
-        _django(var_dir, database_url, Path(args.folder_root))
+        _django(var_dir, database_url, Path(args.folder_root), args.broker_url)
         from django.db import connection
 
         lines = run(args, var_dir)
         vendor = connection.vendor
         connection.close()
     finally:
+        if args.broker_url and args.broker_url.startswith("redis://"):
+            import redis
+
+            redis.Redis.from_url(args.broker_url).flushdb()  # the tasks nobody consumed
         if database:
             subprocess.run(["dropdb", *PG_ADMIN, "--if-exists", database], check=False)
     command = "python -m bench.bench_register " + shlex.join(argv or sys.argv[1:])
