@@ -1,6 +1,7 @@
 from django.urls import path
 
 from backend.web.dashboard import project_dashboard_page
+from backend.web.dataio import dataio_export_view, dataio_import_view
 from backend.web.training import training_cancel_view, training_start_view
 from backend.web.views import (
     item_annotate_page,
@@ -25,6 +26,8 @@ urlpatterns = [
         training_cancel_view,
         name="web-training-cancel",
     ),
+    path("projects/<int:project_id>/import/", dataio_import_view, name="web-project-import"),
+    path("projects/<int:project_id>/export/", dataio_export_view, name="web-project-export"),
     path("items/<int:item_id>/", item_page, name="web-item"),
     path("items/<int:item_id>/annotate/", item_annotate_page, name="web-item-annotate"),
 ]

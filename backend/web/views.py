@@ -14,6 +14,7 @@ from backend.common.exceptions import NotFound
 from backend.projects.models import Project
 from backend.projects.selectors import project_access, project_list_for_user, role_lookup
 from backend.users.models import User
+from backend.web.dataio import dataio_panel
 from backend.web.selectors import progress_by_project
 from backend.web.training import training_panel
 
@@ -64,6 +65,7 @@ def project_page(request: HttpRequest, project_id: int) -> HttpResponse:
             "counts": item_counts_by_state(project=access.project),
             "progress": progress[access.project.pk],
             **training_panel(access),
+            **dataio_panel(access),
         },
     )
 
