@@ -1,4 +1,5 @@
 import { Annotator, type AnnotatorOptions } from './annotator'
+import { CompareView } from './compare/compare'
 import type { SessionClient } from './session'
 import type { AnnotatorConfig } from './types'
 
@@ -43,16 +44,36 @@ export function readConfig(doc: Document, mount: HTMLElement): AnnotatorConfig |
   }
 }
 
-/** Mounts the annotator on the page's `[data-earmark-annotator]` element, once */
+/** Whether the address asks for the compare view of the item (`?compare=1`) */
+export function wantsCompare(search: string): boolean {
+  const value = new URLSearchParams(search).get('compare')
+  return value !== null && value !== '0' && value !== 'false'
+}
+
+/**
+ * Mounts the annotator on the page's `[data-earmark-annotator]` element, once; on an item's
+ * page with `?compare=1`, the reviewers' compare view of that item instead.
+ */
 export function mountAnnotator(
   doc: Document,
   client: SessionClient,
   options: Partial<Omit<AnnotatorOptions, 'container' | 'client' | 'config'>> = {},
-): Annotator | null {
+): Annotator | CompareView | null {
   const mount = doc.querySelector<HTMLElement>('[data-earmark-annotator]')
   if (!mount || mount.dataset.earmarkMounted !== undefined) return null
   const config = readConfig(doc, mount)
   if (!config) return null
   mount.dataset.earmarkMounted = ''
+  if (config.itemId !== null && wantsCompare(doc.defaultView?.location.search ?? '')) {
+    return new CompareView({
+      container: mount,
+      client,
+      projectId: config.projectId,
+      itemId: config.itemId,
+      projectUrl: config.urls.project,
+      ...(options.storage !== undefined ? { storage: options.storage } : {}),
+      ...(options.createWaveSurfer ? { createWaveSurfer: options.createWaveSurfer } : {}),
+    })
+  }
   return new Annotator({ ...options, container: mount, client, config })
 }
