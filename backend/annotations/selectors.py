@@ -129,36 +129,36 @@ def queue_order(*, project: Project) -> tuple[str, ...]:
     return ("queue_rank", "id")
 
 
-def queue_level(
-    *, project: Project, user: User, level: int, before: AudioItem | None = None
-) -> QuerySet[AudioItem]:
-    """Candidates holding exactly ``level`` slots, in queue order, strictly before ``before``.
+def queue_level(*, project: Project, user: User, level: int) -> QuerySet[AudioItem]:
+    """Candidates holding exactly ``level`` slots, in queue order.
 
     One range of the partial index ``item_queue`` (project, active_annotations, id) or
-    ``item_queue_level_rank`` (project, active_annotations, queue_rank, id): full items are in
-    other ranges, so they are never read. The level is written as a range and the order starts
-    with it on purpose: with ``active_annotations = level`` Postgres drops that column from the
-    order and may walk the primary key instead, filtering, which reads every full item when
-    they sit at the front of the queue (as they do when people label in order).
+    ``item_queue_level_rank`` (project, active_annotations, queue_rank, id), read from its
+    start: full items are in other ranges, so they are never read. The level is written as a
+    range and the order starts with it on purpose: with ``active_annotations = level`` Postgres
+    drops that column from the order and may walk the primary key instead, filtering, which
+    reads every full item when they sit at the front of the queue (as they do when people
+    label in order). (A further bound on id or rank would not narrow this range: after a
+    range on the level, btree applies it to every entry; so each level is read unbounded.)
     """
     mine = Annotation.objects.filter(item=OuterRef("pk"), annotator=user)
-    qs = AudioItem.objects.filter(
-        project=project,
-        state=AudioItem.State.READY,
-        active_annotations__gte=level,
-        active_annotations__lt=level + 1,
-    ).filter(~Exists(mine))
-    order = queue_order(project=project)
-    if before is not None:
-        if order == ("id",):
-            qs = qs.filter(id__lt=before.pk)
-        else:
-            # The redundant ``lte`` bounds the index range; the OR alone would only filter.
-            qs = qs.filter(queue_rank__lte=before.queue_rank).filter(
-                Q(queue_rank__lt=before.queue_rank)
-                | Q(queue_rank=before.queue_rank, id__lt=before.pk)
-            )
-    return qs.order_by("active_annotations", *order)
+    return (
+        AudioItem.objects.filter(
+            project=project,
+            state=AudioItem.State.READY,
+            active_annotations__gte=level,
+            active_annotations__lt=level + 1,
+        )
+        .filter(~Exists(mine))
+        .order_by("active_annotations", *queue_order(project=project))
+    )
+
+
+def queue_key(*, project: Project, item: AudioItem) -> tuple[float, int]:
+    """An item's place in its project's queue order (lower first)."""
+    if project.queue_policy == Project.QueuePolicy.SEQUENTIAL:
+        return (0.0, item.pk)
+    return (item.queue_rank, item.pk)
 
 
 def ready_id_bounds(*, project: Project) -> tuple[int, int] | None:
@@ -183,11 +183,12 @@ def next_item_for_user(*, project: Project, user: User) -> AudioItem | None:
     assignment = open_assignments(project=project, user=user).select_related("item").first()
     if assignment is not None:
         return assignment.item
-    best: AudioItem | None = None
-    for level in reversed(range(project.annotations_per_item)):
-        found = queue_level(project=project, user=user, level=level, before=best).first()
-        best = found or best
-    return best
+    firsts = [
+        found
+        for level in range(project.annotations_per_item)
+        if (found := queue_level(project=project, user=user, level=level).first()) is not None
+    ]
+    return min(firsts, key=lambda i: queue_key(project=project, item=i), default=None)
 
 
 # --- review ----------------------------------------------------------------------------------

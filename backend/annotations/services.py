@@ -272,26 +272,26 @@ def _claim_from_queue(project: Project, user: User) -> Claim | None:
     return None
 
 
-def queue_claim_query(
-    *, project: Project, user: User, level: int, before: AudioItem | None = None
-) -> QuerySet[AudioItem]:
+def queue_claim_query(*, project: Project, user: User, level: int) -> QuerySet[AudioItem]:
     """The locking read next-item runs for one fill level (public for the plan test and the
     benchmark, which EXPLAIN exactly this)."""
-    return selectors.queue_level(
-        project=project, user=user, level=level, before=before
-    ).select_for_update(skip_locked=True, of=("self",))[:1]
+    return selectors.queue_level(project=project, user=user, level=level).select_for_update(
+        skip_locked=True, of=("self",)
+    )[:1]
 
 
 def _pick_in_order(project: Project, user: User) -> AudioItem | None:
-    """The first unlocked candidate in queue order, locked: one index range per fill level,
-    each bounded by the best candidate found so far (K short range reads in all)."""
-    best: AudioItem | None = None
-    for level in reversed(range(project.annotations_per_item)):
-        found = next(
-            iter(queue_claim_query(project=project, user=user, level=level, before=best)), None
-        )
-        best = found or best
-    return best
+    """The first unlocked candidate in queue order, locked: the first entry of each fill
+    level's index range (K short reads), the best of them in queue order. The others stay
+    locked until this transaction ends, a few milliseconds; someone asking meanwhile skips
+    them and is served the next ones."""
+    firsts = [
+        found
+        for level in range(project.annotations_per_item)
+        if (found := next(iter(queue_claim_query(project=project, user=user, level=level)), None))
+        is not None
+    ]
+    return min(firsts, key=lambda i: selectors.queue_key(project=project, item=i), default=None)
 
 
 def _pick_random(project: Project, user: User) -> AudioItem | None:
