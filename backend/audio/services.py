@@ -215,6 +215,9 @@ def item_process(*, item_id: int, force: bool = False) -> AudioItem | None:
             )
             overviews = overview.finish()
         decoding.verify_decoded_frames(info, pyramid.frames)
+    except FileNotFoundError:
+        # Said without the server's own paths (a manifest may name keys that are not there).
+        return _item_fail(item_id=item_id, error=f"{item.storage_key} is missing from storage")
     except (decoding.AudioDecodeError, OSError, ConnectionFailed) as exc:
         return _item_fail(item_id=item_id, error=str(exc))
 

@@ -368,3 +368,16 @@ def test_endpoint_urls_may_name_single_label_hosts(endpoint_url, valid):
     data = {"name": "b", "kind": "s3", "bucket": "x", "endpoint_url": endpoint_url}
     serializer = ConnectionListCreateApi.InputSerializer(data=data)
     assert serializer.is_valid() is valid, serializer.errors
+
+
+def test_a_missing_key_in_our_storage_fails_without_naming_server_paths(
+    project, media_root, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        result = items_register(
+            project=project, connection=None, refs=[RegisteredRef(path="imports/a.wav")],
+            user=None,
+        )  # fmt: skip
+    item = AudioItem.objects.get(pk=result.item_ids["imports/a.wav"])
+    assert item.state == AudioItem.State.FAILED
+    assert item.error == "imports/a.wav is missing from storage"
