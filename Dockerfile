@@ -7,6 +7,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY backend ./backend
 COPY ml_worker ./ml_worker
+COPY earmark_client ./earmark_client
 # The CPU build of torch; GPU images install a CUDA build here instead.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
     && pip install -e .
