@@ -19,8 +19,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from backend.agreement.metrics import EventSettings
 from backend.agreement.models import AgreementReport
-from backend.agreement.report import build_report
+from backend.agreement.report import ReportSettings, build_report
 from backend.agreement.selectors import (
     Fingerprint,
     agreement_report_get,
@@ -39,6 +40,23 @@ def debounce_s() -> float:
     return float(getattr(settings, "EARMARK_AGREEMENT_DEBOUNCE_S", DEFAULT_DEBOUNCE_S))
 
 
+def report_settings() -> ReportSettings:
+    """Segment matching collars: Django settings ``EARMARK_AGREEMENT_ONSET_COLLAR_S``,
+    ``..._OFFSET_COLLAR_S`` and ``..._OFFSET_LENGTH_FRACTION`` (0.2, 0.2, 0.2 when unset)."""
+    defaults = EventSettings()
+
+    def value(name: str, default: float) -> float:
+        return float(getattr(settings, f"EARMARK_AGREEMENT_{name}", default))
+
+    return ReportSettings(
+        events=EventSettings(
+            onset_collar_s=value("ONSET_COLLAR_S", defaults.onset_collar_s),
+            offset_collar_s=value("OFFSET_COLLAR_S", defaults.offset_collar_s),
+            offset_length_fraction=value("OFFSET_LENGTH_FRACTION", defaults.offset_length_fraction),
+        )
+    )
+
+
 def agreement_compute(*, project: Project) -> dict[str, Any]:
     """The agreement report of a project as JSON-ready data (reads every submitted annotation)."""
     work = project_work(project_id=project.pk)
@@ -50,6 +68,7 @@ def agreement_compute(*, project: Project) -> dict[str, Any]:
         segment_labels,
         truth=work.truth,
         usernames=work.usernames,
+        settings=report_settings(),
     )
     names = item_names(item_ids=[row["item_id"] for row in report["disputed_items"]])
     for row in report["disputed_items"]:

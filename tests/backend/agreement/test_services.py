@@ -167,3 +167,18 @@ def test_consensus_for_given_items_skips_other_projects(project, labelled):
     stranger = AudioItemFactory()
     out = list(consensus_for_items(project, [labelled[2].pk, stranger.pk, labelled[0].pk]))
     assert [c.item_id for c in out] == [labelled[2].pk, labelled[0].pk]
+
+
+def test_segment_collars_come_from_settings(project, items, team, submit, settings):
+    # given two people whose dogs start 0.5 s apart
+    submit(items[0], team[0], {"scene": ["park"]}, [("dog", 1.0, 2.0)])
+    submit(items[0], team[1], {"scene": ["park"]}, [("dog", 1.5, 2.0)])
+    report = agreement_refresh(project_id=project.pk)
+    assert report is not None
+    assert report.report["segments"]["f1"] == 0.0
+    # when the onset collar is widened to 0.5 s, they match
+    settings.EARMARK_AGREEMENT_ONSET_COLLAR_S = 0.5
+    report = agreement_refresh(project_id=project.pk, force=True)
+    assert report is not None
+    assert report.report["segments"]["f1"] == 1.0
+    assert report.report["settings"]["events"]["onset_collar_s"] == 0.5
