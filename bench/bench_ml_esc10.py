@@ -97,6 +97,8 @@ def main() -> None:
             }
         )
         print(f"fold {fold}: accuracy {accuracy:.3f}, {result.train_time_s:.0f} s", flush=True)
+        # Partial results survive an interrupted run.
+        write_json(Path(args.json + ".partial"), {"config": config.to_json(), "folds": folds})
     mean = float(np.mean([f["accuracy"] for f in folds]))
     report = {
         "benchmark": "esc10_5fold_cnn",
