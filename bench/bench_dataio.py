@@ -61,6 +61,36 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class _CpuClock:
+    """CPU seconds spent by this process and by its Postgres backend (read from /proc; the
+    benchmark runs on the database's machine). On a busy machine wall time mostly measures
+    the neighbours; client + server CPU is what the work costs and bounds an idle run."""
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.backend_pid = cursor.fetchone()[0]
+        self.client0, self.server0 = self._client(), self._server()
+
+    @staticmethod
+    def _client() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def _server(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def read(self) -> dict[str, float]:
+        client, server = self._client() - self.client0, self._server() - self.server0
+        return {"client_cpu_s": round(client, 2), "server_cpu_s": round(server, 2)}
+
+
 def _annotations(n: int) -> list[dict[str, Any]]:
     out = []
     for k in range(3):
@@ -154,6 +184,7 @@ def _import(path: Path, fmt: str, name: str, batch_size: int) -> dict[str, Any]:
     project, user = _project(name, schema=fmt != "native")
     options = ImportOptions(check_files=False, batch_size=batch_size)
     rss_before = _rss_mb()
+    clock = _CpuClock()
     started = time.perf_counter()
     with path.open("rb") as fh:
         records = read_records(fmt=fmt, fh=fh, name=path.name, project=project, options=options)
@@ -162,6 +193,7 @@ def _import(path: Path, fmt: str, name: str, batch_size: int) -> dict[str, Any]:
     return {
         "project": project.pk,
         "seconds": round(seconds, 2),
+        **clock.read(),
         "rows": report.rows,
         "rejected": report.rejected,
         "errors": report.errors[:3],
@@ -179,12 +211,14 @@ def _export(project_id: int, fmt: str, out: Path) -> dict[str, Any]:
 
     project = Project.objects.get(pk=project_id)
     rss_before = _rss_mb()
+    clock = _CpuClock()
     started = time.perf_counter()
     with out.open("wb") as fh:
         outcome = export_write(project=project, spec=ExportSpec(fmt=fmt), out=fh)
     seconds = time.perf_counter() - started
     return {
         "seconds": round(seconds, 2),
+        **clock.read(),
         "items": outcome["items"],
         "bytes": out.stat().st_size,
         "rss_before_mb": round(rss_before, 1),
@@ -226,6 +260,12 @@ def _run(env: dict[str, str], work: Path, *args: str) -> dict[str, Any]:
             print(f"{' '.join(args)}: {result}", file=sys.stderr)
             return result
     raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+
+
+def _cpu(r: dict[str, Any]) -> str:
+    return (
+        f"{r['client_cpu_s'] + r['server_cpu_s']:.1f} ({r['client_cpu_s']} + {r['server_cpu_s']})"
+    )
 
 
 def parent(args: argparse.Namespace) -> None:
@@ -285,17 +325,28 @@ def parent(args: argparse.Namespace) -> None:
         size = f"{r['rows']:,} items, {r['annotations']:,} annotations, {r['segments']:,} segments"
         rate = f"{r['rows'] / r['seconds']:,.0f} items/s"
         rows.append(
-            [f"import {fmt}", size, r["seconds"], rate, f"{speedup:.1f}x", r["peak_rss_mb"]]
+            [
+                f"import {fmt}",
+                size,
+                r["seconds"],
+                _cpu(r),
+                rate,
+                f"{speedup:.1f}x",
+                r["peak_rss_mb"],
+            ]
         )
     for count, r in manifests.items():
         rate = f"{r['rows'] / r['seconds']:,.0f} rows/s"
-        rows.append(["manifest CSV", f"{count:,} refs", r["seconds"], rate, "", r["peak_rss_mb"]])
+        rows.append(
+            ["manifest CSV", f"{count:,} refs", r["seconds"], _cpu(r), rate, "", r["peak_rss_mb"]]
+        )
     for key, r in exports.items():
         fmt, items = key.split("-")
         size = f"{int(items):,} items x 3 annotations, {r['bytes'] / 1e6:,.0f} MB"
         rate = f"{r['items'] / r['seconds']:,.0f} items/s"
-        rows.append([f"export {fmt}", size, r["seconds"], rate, "", r["peak_rss_mb"]])
-    print(table(["case", "size", "seconds", "throughput", "vs Label Studio", "peak RSS MB"], rows))
+        rows.append([f"export {fmt}", size, r["seconds"], _cpu(r), rate, "", r["peak_rss_mb"]])
+    headers = ["case", "size", "wall s", "CPU s (client + Postgres)", "throughput (wall)"]
+    print(table([*headers, "LS import time / ours (wall)", "peak RSS MB"], rows))
     print("\n".join(machine_lines(info)))
     write_json(args.json, results)
 
