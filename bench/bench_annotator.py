@@ -18,7 +18,11 @@ Playwright; the browser logs in through /accounts/login/ like a person.
    cache. Resource Timing splits it into phases.
 2. Memory: proportional set size (PSS, /proc/PID/smaps_rollup) summed over every process of a
    fresh Chromium instance, after opening the file, zooming in to the finest level (``=``),
-   End, Home, a few Shift+→ and waiting for the tiles; minus the same for an empty page.
+   End, Home, a few Shift+→ and waiting for the tiles; minus the same for an empty page. Then
+   once more after playing 3 s (Space): the annotator gives the <audio> element its source on
+   the first play, so that figure includes Chromium's media pipeline and audio service. Where
+   the memory goes: a memory-infra dump (CDP Tracing.requestMemoryDump) of the explored page,
+   its allocators per process (v8, malloc, cc tiles, canvas, blink_gc, ...).
 3. Responsiveness with ``--segments`` segments on the 1-hour FLAC: frame times from a
    requestAnimationFrame loop and long tasks (PerformanceObserver 'longtask') while zooming
    in, scrolling with Shift + wheel, scrolling with Shift + → and dragging a segment.
@@ -547,12 +551,14 @@ def instance_pss(marker: str) -> dict[str, Any]:
     total_kb = 0
     for pid, cmd in procs.items():
         kb = _pss_kb(pid)
-        total_kb += kb
         match = re.search(r"--type=([\w-]+)", cmd)
         kind = match.group(1) if match else ("browser" if "chromium" in cmd else "other")
         if kind == "utility":
             sub = re.search(r"--utility-sub-type=([\w.]+)", cmd)
             kind = f"utility:{sub.group(1).split('.')[-1]}" if sub else kind
+        if kind == "utility:TracingService":
+            continue  # started by this benchmark's own memory dump, not by the page
+        total_kb += kb
         by_type[kind] += kb / 1024
     return {
         "pss_mb": total_kb / 1024,
@@ -693,6 +699,91 @@ def memory_empty(pw: Playwright, *, runs: int) -> dict[str, Any]:
     return {"pss_mb": median, "samples": samples}
 
 
+# Allocators of a memory-infra dump worth a line in the report (the rest is summed as "other").
+_ALLOCATORS = (
+    "malloc", "partition_alloc", "v8", "blink_gc", "cc", "canvas", "gpu", "shared_memory",
+    "media", "skia", "web_cache", "font_caches", "discardable", "parkable_strings",
+)  # fmt: skip
+# Canvases of the page (shadow roots included): how many and their backing pixels.
+CANVASES_JS = """() => {
+  const out = { canvases: 0, mpx: 0, tiles: 0, nodes: 0 }
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      out.nodes++
+      if (el.tagName === 'CANVAS') {
+        out.canvases++
+        out.mpx += (el.width * el.height) / 1e6
+        if (el.dataset.testid === 'spectrogram-tile') out.tiles++
+      }
+      if (el.shadowRoot) walk(el.shadowRoot)
+    }
+  }
+  walk(document)
+  return out
+}"""
+
+
+def memory_dump(inst: Instance) -> dict[str, dict[str, float]]:
+    """Chromium's own accounting (memory-infra), MB per top-level allocator per process type."""
+    browser = inst.context.browser
+    if browser is None:
+        return {}
+    cdp = browser.new_browser_cdp_session()
+    events: list[dict[str, Any]] = []
+    done: list[bool] = []
+    cdp.on("Tracing.dataCollected", lambda params: events.extend(params["value"]))
+    cdp.on("Tracing.tracingComplete", lambda _params: done.append(True))
+    config = {
+        "includedCategories": ["disabled-by-default-memory-infra"],
+        "excludedCategories": ["*"],
+        "memoryDumpConfig": {"triggers": []},
+    }
+    cdp.send("Tracing.start", {"traceConfig": config, "transferMode": "ReportEvents"})
+    cdp.send("Tracing.requestMemoryDump", {"deterministic": True, "levelOfDetail": "detailed"})
+    cdp.send("Tracing.end")
+    deadline = time.monotonic() + 30
+    while not done and time.monotonic() < deadline:
+        inst.page.wait_for_timeout(100)
+    cdp.detach()
+    names = {
+        e["pid"]: str(e["args"].get("name", "?"))
+        for e in events
+        if e.get("ph") == "M" and e.get("name") == "process_name"
+    }
+    out: dict[str, dict[str, float]] = {}
+    for event in events:
+        allocators = (
+            event.get("args", {}).get("dumps", {}).get("allocators")
+            if event.get("ph") == "v"
+            else None
+        )
+        if not allocators:
+            continue
+        sizes: dict[str, float] = {}
+        for name, dump in allocators.items():
+            size = dump.get("attrs", {}).get("size")
+            if "/" in name or not size:
+                continue
+            sizes[name] = int(size["value"], 16) / 2**20
+        kind = names.get(event["pid"], "?")
+        # The page's renderer is the one with a v8 heap of any size; helpers have tiny ones.
+        if kind == "Renderer" and sizes.get("v8", 0) < 3:
+            kind = "Renderer (other)"
+        merged = out.setdefault(kind, {})
+        for name, mb in sizes.items():
+            merged[name] = merged.get(name, 0.0) + mb
+    return {k: {n: round(mb, 1) for n, mb in v.items()} for k, v in out.items()}
+
+
+def play_briefly(page: Page, seconds: float = 3.0) -> dict[str, str]:
+    """Space, wait, Space: the first play gives the audio element its source."""
+    before = page.get_by_test_id("time-display").inner_text()
+    page.keyboard.press("Space")
+    page.wait_for_timeout(seconds * 1000)
+    page.keyboard.press("Space")
+    return {"from": before, "to": page.get_by_test_id("time-display").inner_text()}
+
+
 def memory_earmark(pw: Playwright, base: str, item_id: int) -> dict[str, Any]:
     with chromium_instance(pw, base_url=base) as inst:
         inst.context.add_init_script(PROBE_JS)
@@ -703,7 +794,21 @@ def memory_earmark(pw: Playwright, base: str, item_id: int) -> dict[str, Any]:
         tracker.wait_idle(inst.page)
         opened = measure_memory(inst)
         explored = explore(inst.page, tracker)
-        return {**measure_memory(inst), **explored, "after_open": opened}
+        measured = measure_memory(inst)
+        canvases = inst.page.evaluate(CANVASES_JS)
+        played = play_briefly(inst.page)
+        after_play = measure_memory(inst)
+        # Last: tracing starts a service process and buffers of its own.
+        dump = memory_dump(inst)
+        return {
+            **measured,
+            **explored,
+            "after_open": opened,
+            "canvases": canvases,
+            "allocators_mb": dump,
+            "played": played,
+            "after_play": after_play,
+        }
 
 
 # --- baseline: plain wavesurfer.js ------------------------------------------------------------
@@ -1147,6 +1252,8 @@ def _memory_section(result: dict[str, Any]) -> list[str]:
                 f"{over:,.0f}",
                 f"{m['pss_before_gc_mb'] - empty['pss_mb']:,.0f}",
                 f"{m['after_open']['pss_mb'] - empty['pss_mb']:,.0f}",
+                f"{m['after_play']['pss_mb'] - empty['pss_mb']:,.0f} "
+                f"({m['played']['from'].split(' / ')[0]} → {m['played']['to'].split(' / ')[0]})",
                 _by_type_delta(m, typical),
                 "—" if m["js_heap_mb"] is None else f"{m['js_heap_mb']:,.1f}",
                 f"{m['zoom_presses']} x =, slider {m['zoom_slider']:.2f}; "
@@ -1159,12 +1266,25 @@ def _memory_section(result: dict[str, Any]) -> list[str]:
         "MB over empty",
         "same, before GC",
         "just opened (GC)",
+        "after playing 3 s (GC; playhead)",
         "by process type, MB over empty",
         "JS heap MB",
         "explored",
         f"≤ {TARGET_MEMORY_MB:.0f} MB",
     ]
     samples = ", ".join(f"{s['pss_mb']:.0f}" for s in empty["samples"])
+    kinds = ("Renderer", "GPU Process", "Browser")
+    where = []
+    for label, m in result["memory"].items():
+        dump = m.get("allocators_mb") or {}
+        cells = []
+        for kind in kinds:
+            sizes = dump.get(kind, {})
+            shown = [a for a in _ALLOCATORS if sizes.get(a, 0) >= 0.5]
+            cells.append(", ".join(f"{a} {sizes[a]:.1f}" for a in shown) or "—")
+        c = m.get("canvases") or {}
+        canvases = f"{c.get('canvases', 0)} ({c.get('tiles', 0)} tiles), {c.get('mpx', 0):.2f} Mpx"
+        where.append([label, *cells, canvases, str(c.get("nodes", "—"))])
     return [
         "### Memory (PSS summed over all processes of a fresh Chromium, minus an empty page)",
         "",
@@ -1175,6 +1295,14 @@ def _memory_section(result: dict[str, Any]) -> list[str]:
         "collection through CDP (HeapProfiler.collectGarbage), 'before GC' just before it",
         "- explored: open the item, `=` until the zoom slider is at its end (128 px/s), End, "
         "Home, 3 x Shift+→, each followed by waiting until no API request is in flight",
+        "- after playing: then Space, 3 s, Space; the first play gives the <audio> element its "
+        "source, which starts Chromium's media pipeline and its audio service process",
+        "",
+        "Where it goes, after exploring and playing (Chromium memory-infra, MB per allocator; "
+        "absolute, not over the empty page; shared memory is counted in each process that maps "
+        "it); canvases and DOM nodes of the page after exploring:",
+        "",
+        table(["file", *kinds, "canvases in the page", "DOM nodes"], where),
         "",
     ]
 
