@@ -198,6 +198,7 @@ class _Importer:
         self.on_progress = on_progress
         self.schema = LabelSchema.parse(project.label_schema)
         self.users: dict[str, int] = {}
+        self.valid_names: set[str] = set()
         self.versions: dict[int, int] = {}  # number in the file -> ModelVersion id
         self.named_versions: dict[str, int] = {}  # external model name -> ModelVersion id
         self.connection: StorageConnection | None = None
@@ -461,13 +462,17 @@ class _Importer:
                     RowError(record.row, f"{path}.annotator", "no importing user to own it")
                 )
                 continue
-            try:
-                User.username_validator(who)
-            except DjangoValidationError:
-                errors.append(
-                    RowError(record.row, f"{path}.annotator", f"{who!r} is not a valid username")
-                )
-                continue
+            if who not in self.valid_names:
+                try:
+                    User.username_validator(who)
+                except DjangoValidationError:
+                    errors.append(
+                        RowError(
+                            record.row, f"{path}.annotator", f"{who!r} is not a valid username"
+                        )
+                    )
+                    continue
+                self.valid_names.add(who)
             if ann.is_reference:
                 references += 1
                 if references > 1:
