@@ -310,6 +310,48 @@ def _training_progress(run: dict[str, Any]) -> tuple[Any, Any, str]:
     return p.get("epoch"), p.get("epochs"), " ".join(parts)
 
 
+def cmd_connections_list(args: argparse.Namespace) -> int:
+    connections = list(_client(args).pages(f"/api/projects/{args.project}/connections/"))
+    if args.json:
+        _out(dumps(connections))
+        return EXIT_OK
+    for c in connections:
+        where = c["root"] if c["kind"] == "folder" else f"s3://{c['bucket']}/{c['root']}"
+        _out(f"{c['id']}  {c['kind']:<6}  {c['item_count']:>8} items  {c['name']}  {where}")
+    return EXIT_OK
+
+
+def cmd_connections_create(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"name": args.name}
+    if args.folder:
+        body.update(kind="folder", root=args.folder)
+    else:
+        bucket, _, prefix = args.s3.removeprefix("s3://").partition("/")
+        body.update(kind="s3", bucket=bucket, root=prefix)
+        for key in ("endpoint_url", "region", "access_key_id"):
+            if getattr(args, key):
+                body[key] = getattr(args, key)
+        if args.secret_access_key_stdin:
+            body["secret_access_key"] = sys.stdin.readline().rstrip("\r\n")
+        elif args.access_key_id:
+            body["secret_access_key"] = getpass.getpass(f"Secret for {args.access_key_id}: ")
+    connection = _client(args).post(f"/api/projects/{args.project}/connections/", body)
+    _out(str(connection["id"]))
+    _err(f"created connection {connection['id']} {connection['name']!r}")
+    return EXIT_OK
+
+
+def cmd_connections_sync(args: argparse.Namespace) -> int:
+    _err(f"syncing connection {args.connection} (listing every file; this can take a while)")
+    # A sync lists the whole folder or prefix inside the request: allow it an hour.
+    response = _client(args).request(
+        "POST", f"/api/connections/{args.connection}/sync/", json={}, timeout=(10, 3600)
+    )
+    counts = response.json()
+    _out(f"{counts['found']} found, {counts['created']} new, {counts['existing']} already there")
+    return EXIT_OK
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     client = _client(args)
     run = client.post(f"/api/projects/{args.project}/training-runs/", {})
@@ -400,6 +442,33 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("-o", "--output", required=True, help="file to write")
     exp.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
     exp.set_defaults(func=cmd_export)
+
+    connections = sub.add_parser(
+        "connections", help="audio read in place: server folders and S3 bucket prefixes"
+    )
+    connections_sub = connections.add_subparsers(
+        dest="connections_command", required=True, metavar="ACTION"
+    )
+    c_list = connections_sub.add_parser("list", help="a project's connections")
+    c_list.add_argument("project", type=int, help="project id")
+    c_list.add_argument("--json", action="store_true", help="print JSON")
+    c_list.set_defaults(func=cmd_connections_list)
+    c_create = connections_sub.add_parser("create", help="add a connection; prints its id")
+    c_create.add_argument("project", type=int, help="project id")
+    c_create.add_argument("--name", required=True)
+    where = c_create.add_mutually_exclusive_group(required=True)
+    where.add_argument("--folder", help="a folder on the server, inside EARMARK_FOLDER_ROOTS")
+    where.add_argument("--s3", metavar="BUCKET/PREFIX", help="e.g. s3://recordings/site-a")
+    c_create.add_argument("--endpoint-url", help="S3-compatible endpoint (not needed for AWS)")
+    c_create.add_argument("--region")
+    c_create.add_argument("--access-key-id", help="asks for the secret unless --secret-...-stdin")
+    c_create.add_argument(
+        "--secret-access-key-stdin", action="store_true", help="read the secret from stdin"
+    )
+    c_create.set_defaults(func=cmd_connections_create)
+    c_sync = connections_sub.add_parser("sync", help="register the files not registered yet")
+    c_sync.add_argument("connection", type=int, help="connection id")
+    c_sync.set_defaults(func=cmd_connections_sync)
 
     train = sub.add_parser("train", help="start a training run; prints its id")
     train.add_argument("project", type=int, help="project id")

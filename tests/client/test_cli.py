@@ -341,3 +341,49 @@ def test_the_multipart_body_is_read_in_pieces_of_the_announced_length(tmp_path):
     assert big.read_bytes() in data
     assert data.endswith(f"--{body.boundary}--\r\n".encode())
     assert progress[-1] == len(body)
+
+
+def test_connections_create_sync_and_list(logged_in, earmark, tmp_path, settings):
+    # given a server folder the administrator allows, with two recordings
+    root = (tmp_path / "allowed").resolve()
+    (root / "night").mkdir(parents=True)
+    write_tone(root / "dawn.wav", duration_s=1.0, seed=1)
+    write_tone(root / "night" / "owl.flac", duration_s=1.0, fmt="flac", seed=2)
+    settings.EARMARK_FOLDER_ROOTS = (root,)
+    project_id = _project(earmark, tmp_path)
+    # when a connection is made and synced from the command line
+    created = earmark("connections", "create", str(project_id), "--name", "disk",
+                      "--folder", str(root))  # fmt: skip
+    assert created.code == 0, created.err
+    connection_id = created.out.strip()
+    synced = earmark("connections", "sync", connection_id)
+    # then both files are registered, and processed (eagerly here)
+    assert synced.code == 0, synced.err
+    assert synced.out.strip() == "2 found, 2 new, 0 already there"
+    assert earmark("connections", "sync", connection_id).out.strip() == (
+        "2 found, 0 new, 2 already there"
+    )
+    items = AudioItem.objects.filter(project_id=project_id)
+    assert {i.external_id: i.state for i in items} == {
+        "dawn.wav": "ready",
+        "night/owl.flac": "ready",
+    }
+    listed = earmark("connections", "list", str(project_id))
+    assert listed.out.split()[:5] == [connection_id, "folder", "2", "items", "disk"]
+    # a folder outside the allowed ones is refused with the server's reason
+    refused = earmark("connections", "create", str(project_id), "--name", "etc", "--folder", "/etc")
+    assert refused.code == 1
+    assert "outside the allowed folders" in refused.err
+
+
+def test_connections_create_s3_reads_the_secret_from_stdin(logged_in, earmark, tmp_path):
+    project_id = _project(earmark, tmp_path)
+    done = earmark(
+        "connections", "create", str(project_id), "--name", "b", "--s3", "s3://bucket/prefix",
+        "--endpoint-url", "http://127.0.0.1:9", "--access-key-id", "AKIA1",
+        "--secret-access-key-stdin", stdin="s3cr3t\n",
+    )  # fmt: skip
+    # the endpoint is dead, so the server refuses; the CLI says why and which field
+    assert done.code == 1
+    assert "cannot reach http://127.0.0.1:9" in done.err
+    assert "s3cr3t" not in done.err
