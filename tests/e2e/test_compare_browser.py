@@ -115,6 +115,8 @@ def test_a_reviewer_compares_two_annotations_as_lanes_and_accepts_one(page, tmp_
         f"[data-testid=compare-card][data-annotation-id='{annotations['alice'].pk}']"
     )
     expect(alice_card.get_by_test_id("compare-clip-labels")).to_contain_text("street")
+    # the spectrogram under the waveform: 20 s at ~67 px/s is five 4-second tiles
+    expect(page.get_by_test_id("spectrogram-tile")).to_have_count(5, timeout=20_000)
     if SCREENSHOTS:
         page.screenshot(path=str(REPO_ROOT / "docs/screenshots/compare.png"))
 

@@ -14,7 +14,6 @@
  */
 import WaveSurfer, { type WaveSurferOptions } from 'wavesurfer.js'
 import HoverPlugin from 'wavesurfer.js/dist/plugins/hover.esm.js'
-import TimelinePlugin from 'wavesurfer.js/dist/plugins/timeline.esm.js'
 import ZoomPlugin from 'wavesurfer.js/dist/plugins/zoom.esm.js'
 
 import { ApiError, isAbortError, type Peaks } from '../../api/client'
@@ -27,6 +26,7 @@ import TiledSpectrogramPlugin from '../spectrogram/plugin'
 import { loadSettings, settingsQuery } from '../spectrogram/settings'
 import type { StorageLike } from '../drafts'
 import type { ApiSegment, ClipLabels, LabelSchema, Project, SpectrogramInfo } from '../types'
+import { Timeline } from '../timeline'
 import { WaveformPeaks } from '../waveform-peaks'
 import { type CompareAnnotation, type CompareData, laneColor, readCompare, reviewPayload, type Verdict } from './data'
 import { type Lane, LaneView } from './lanes'
@@ -302,29 +302,23 @@ export class CompareView extends EventEmitter<CompareViewEvents> {
         this.wavesurfer?.setOptions({})
       },
     })
-    const plugins: NonNullable<WaveSurferOptions['plugins']> = [
-      TimelinePlugin.create({
-        height: 18,
-        formatTimeCallback: (s) => formatTime(s),
-        style: { fontSize: '10px', color: '#52606d' },
-      }),
-    ]
+    const plugins: NonNullable<WaveSurferOptions['plugins']> = []
+    let spectrogram: TiledSpectrogramPlugin | null = null
     if (info) {
       const storage = this.options.storage === undefined ? defaultStorage() : this.options.storage
-      plugins.push(
-        TiledSpectrogramPlugin.create({
-          info,
-          settings: loadSettings(storage, info),
-          nyquistHz: info.nyquist_hz,
-          height: 160,
-          tileUrl: (level, index, s) =>
-            this.options.client.url(`/api/items/${item.id}/spectrogram/`, {
-              px_per_s: level,
-              index,
-              ...settingsQuery(s),
-            }),
-        }),
-      )
+      spectrogram = TiledSpectrogramPlugin.create({
+        info,
+        settings: loadSettings(storage, info),
+        nyquistHz: info.nyquist_hz,
+        height: 160,
+        tileUrl: (level, index, s) =>
+          this.options.client.url(`/api/items/${item.id}/spectrogram/`, {
+            px_per_s: level,
+            index,
+            ...settingsQuery(s),
+          }),
+      })
+      plugins.push(spectrogram)
     }
     const width = () => ws?.getWidth() || waveformEl.clientWidth || 1000
     plugins.push(
@@ -359,6 +353,23 @@ export class CompareView extends EventEmitter<CompareViewEvents> {
       plugins,
     })
     this.wavesurfer = ws
+    const timeline = new Timeline({
+      parent: ws.getWrapper(),
+      before: spectrogram?.getElement() ?? null,
+      durationS,
+      format: (s) => formatTime(s),
+    })
+    this.cleanups.push(() => {
+      timeline.destroy()
+    })
+    const renderTimeline = () => {
+      const p = pxPerS()
+      if (!(p > 0)) return
+      const startS = ws.getScroll() / p
+      timeline.render({ startS, endS: startS + ws.getWidth() / p, pxPerS: p })
+    }
+    for (const event of ['scroll', 'zoom', 'redraw', 'resize', 'ready'] as const)
+      this.cleanups.push(ws.on(event, renderTimeline))
     this.lanes = new LaneView({ parent: ws.getWrapper(), durationS })
     this.cleanups.push(
       this.lanes.on('segment-click', (laneKey, index) => {
@@ -512,7 +523,7 @@ export class CompareView extends EventEmitter<CompareViewEvents> {
         style: `border-left-color: ${color}`,
       },
       [
-        h(doc, 'header', { class: 'em-compare__card-head' }, [
+        h(doc, 'div', { class: 'em-compare__card-head' }, [
           h(doc, 'span', { class: 'em-compare__chip', style: `background: ${color}` }),
           h(doc, 'strong', { 'data-testid': 'compare-annotator' }, [a.isReference ? 'Reviewed truth' : a.annotator]),
           ' ',
@@ -642,7 +653,7 @@ export class CompareView extends EventEmitter<CompareViewEvents> {
       this.renderCards()
     })
     return h(doc, 'section', { class: 'em-compare__card em-compare__card--truth', 'data-testid': 'correction-card' }, [
-      h(doc, 'header', { class: 'em-compare__card-head' }, [
+      h(doc, 'div', { class: 'em-compare__card-head' }, [
         h(doc, 'strong', {}, [`Correcting ${correction.base.annotator}`]),
       ]),
       h(doc, 'p', { class: 'em-muted', 'data-testid': 'correction-summary' }),
