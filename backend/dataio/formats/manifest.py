@@ -144,9 +144,33 @@ def _clip_cell(value: str, problems: parse.Problems) -> dict[str, list[str]]:
     return out
 
 
+_LABELLED = ("metadata", "annotator", "clip_labels", "segments", "state", "duration_s")
+
+
 def _row(
     row: int, values: dict[str, Any], *, metadata_extra: dict[str, Any], csv_cells: bool
 ) -> Iterator[Record]:
+    path = values.get("path")
+    external_id = values.get("external_id") or None
+    name = values.get("original_name") or ""
+    if (
+        csv_cells
+        and type(path) is str
+        and path
+        and len(path) <= 500
+        and (external_id is None or len(external_id) <= 200)
+        and len(name) <= 500
+        and not any(values.get(k) for k in _LABELLED)
+    ):
+        # The common row of a big manifest, a reference with metadata: no checks to make.
+        yield ItemRecord(
+            row=row,
+            external_id=external_id or path,
+            storage_key=path,
+            original_name=name or posixpath.basename(path),
+            metadata=metadata_extra,
+        )
+        return
     problems = parse.Problems(row)
     path_key = next((k for k in PATH_KEYS if values.get(k) not in (None, "")), None)
     path = parse.text(values.get(path_key), path_key or "path", problems) if path_key else ""
