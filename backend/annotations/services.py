@@ -281,17 +281,25 @@ def queue_claim_query(*, project: Project, user: User, level: int) -> QuerySet[A
 
 
 def _pick_in_order(project: Project, user: User) -> AudioItem | None:
-    """The first unlocked candidate in queue order, locked: the first entry of each fill
-    level's index range (K short reads), the best of them in queue order. The others stay
-    locked until this transaction ends, a few milliseconds; someone asking meanwhile skips
-    them and is served the next ones."""
-    firsts = [
-        found
-        for level in range(project.annotations_per_item)
-        if (found := next(iter(queue_claim_query(project=project, user=user, level=level)), None))
+    """The first unlocked candidate in queue order, locked, locking nothing else.
+
+    First the head of each fill level's index range, read without locks (K short reads);
+    then, best head first, that level's range again with ``SKIP LOCKED``, which returns its
+    head or, if someone holds that row, the next one. Locking every level's head at once would
+    hold K rows and make people asking at the same moment skip rows that nobody is served.
+    """
+    levels = range(project.annotations_per_item)
+    heads = [
+        (selectors.queue_key(project=project, item=head), level)
+        for level in levels
+        if (head := selectors.queue_level(project=project, user=user, level=level).first())
         is not None
     ]
-    return min(firsts, key=lambda i: selectors.queue_key(project=project, item=i), default=None)
+    for _key, level in sorted(heads):
+        found = next(iter(queue_claim_query(project=project, user=user, level=level)), None)
+        if found is not None:
+            return found
+    return None
 
 
 def _pick_random(project: Project, user: User) -> AudioItem | None:

@@ -81,20 +81,24 @@ def _assert_counts_match_leases(project: Project) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_annotators_racing_for_the_last_slot_never_share_it():
-    # given K = 2, the first item with one slot left, and a second item
-    project = Project.objects.create(name="race", annotations_per_item=2)
-    first = AudioItemFactory(project=project)
-    second = AudioItemFactory(project=project)
-    holder, *racers = _members(project, 3)
-    assert next_item_claim(project=project, user=holder).item.pk == first.pk
-    # when two annotators ask at the same instant
-    got = _race(racers, _claimed_item(project))
-    # then both are served, on different slots: never both on the first item's last slot
-    assert None not in got
-    assert Counter(got)[first.pk] <= 1
-    assert set(got) <= {first.pk, second.pk}
-    _assert_counts_match_leases(project)
+@pytest.mark.parametrize("policy", ["sequential", "uncertainty"])
+def test_two_annotators_racing_for_the_last_slot_never_share_it(policy):
+    for round_ in range(5):
+        # given K = 2, the first item with one slot left, and a second item
+        project = Project.objects.create(
+            name=f"race {round_}", annotations_per_item=2, queue_policy=policy
+        )
+        first = AudioItemFactory(project=project)
+        second = AudioItemFactory(project=project)
+        holder, *racers = _members(project, 3)
+        assert next_item_claim(project=project, user=holder).item.pk == first.pk
+        # when two annotators ask at the same instant
+        got = _race(racers, _claimed_item(project))
+        # then both are served, on different slots: never both on the first item's last slot
+        assert None not in got, round_
+        assert Counter(got)[first.pk] <= 1, round_
+        assert set(got) <= {first.pk, second.pk}
+        _assert_counts_match_leases(project)
 
 
 @pytest.mark.django_db(transaction=True)
