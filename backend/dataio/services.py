@@ -52,7 +52,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from backend.annotations.models import Annotation, Review, Segment
-from backend.annotations.validation import validate_clip_labels, validate_segments
+from backend.annotations.validation import SegmentData, validate_clip_labels, validate_segments
 from backend.audio import decoding
 from backend.audio.connections import ConnectionFailed, clean_relative_path
 from backend.audio.models import AudioItem, StorageConnection
@@ -165,7 +165,7 @@ class _Resolved:
     existed: bool
     duration_s: float
     sample_rate_hz: int
-    annotations: list[tuple[AnnotationRecord, dict[str, list[str]], list[SegmentRecord]]]
+    annotations: list[tuple[AnnotationRecord, dict[str, list[str]], list[SegmentData]]]
 
 
 @dataclass
@@ -450,7 +450,7 @@ class _Importer:
 
     def _check_annotations(
         self, record: ItemRecord, duration_s: float, rate_hz: int, errors: list[RowError]
-    ) -> list[tuple[AnnotationRecord, dict[str, list[str]], list[SegmentRecord]]]:
+    ) -> list[tuple[AnnotationRecord, dict[str, list[str]], list[SegmentData]]]:
         out = []
         people: set[str | None] = set()
         references = 0
@@ -488,7 +488,7 @@ class _Importer:
             if ann.submitted_at is not None and parse_datetime(ann.submitted_at) is None:
                 errors.append(RowError(record.row, f"{path}.submitted_at", "not an ISO 8601 time"))
             clip: dict[str, list[str]] = {}
-            segs: list[SegmentRecord] = []
+            segs: list[SegmentData] = []
             try:
                 clip = validate_clip_labels(self.schema, ann.clip_labels)
             except ValidationFailed as exc:
@@ -500,10 +500,7 @@ class _Importer:
                     duration_s=duration_s or _UNKNOWN_DURATION_S,
                     sample_rate_hz=rate_hz or _UNKNOWN_RATE_HZ,
                 )
-                segs = [
-                    SegmentRecord(s.start_s, s.end_s, s.label, s.low_hz, s.high_hz, s.text)
-                    for s in checked
-                ]
+                segs = checked
             except ValidationFailed as exc:
                 errors += _field_errors(record.row, path, exc)
             for j, review in enumerate(ann.reviews):
@@ -735,8 +732,8 @@ class _Importer:
         )
         changed: set[int] = set()
         new_rows: list[dict[str, Any]] = []
-        new_content: list[tuple[list[SegmentRecord], AnnotationRecord]] = []
-        replaced: list[tuple[int, list[SegmentRecord]]] = []
+        new_content: list[tuple[list[SegmentData], AnnotationRecord]] = []
+        replaced: list[tuple[int, list[SegmentData]]] = []
         updates: list[Annotation] = []
         reviews: list[dict[str, Any]] = []
         for r in resolved:
