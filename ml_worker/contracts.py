@@ -58,8 +58,8 @@ RANKINGS = ("none", "uncertainty", "diverse")
 
 @dataclass(frozen=True)
 class AudioRef:
-    """Where the worker reads one item's audio: a key in Earmark's storage, or (for items
-    registered in place from a server folder) an absolute ``path``."""
+    """Where the worker reads one item's audio: a key in Earmark's storage, or for items
+    registered in place an absolute ``path`` (server folder) or a pre-signed ``url`` (S3)."""
 
     item_id: int
     key: str = ""
@@ -67,9 +67,18 @@ class AudioRef:
     # The audio's content hash when known: the worker's feature cache is keyed by it, so
     # changed audio never reads old features.
     sha256: str = ""
+    # For items read in place from an S3-compatible bucket: a pre-signed, expiring GET URL
+    # (the worker never holds the bucket's credentials).
+    url: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"item_id": self.item_id, "key": self.key, "path": self.path, "sha256": self.sha256}
+        return {
+            "item_id": self.item_id,
+            "key": self.key,
+            "path": self.path,
+            "sha256": self.sha256,
+            "url": self.url,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AudioRef:
@@ -78,6 +87,7 @@ class AudioRef:
             key=str(data.get("key", "")),
             path=str(data.get("path", "")),
             sha256=str(data.get("sha256") or ""),
+            url=str(data.get("url") or ""),
         )
 
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -102,7 +106,25 @@ def audio_path(storage: Storage, ref: AudioRef) -> Iterator[Path]:
     if ref.path:
         yield Path(ref.path)
         return
+    if ref.url:
+        with download(ref.url) as path:
+            yield path
+        return
     with storage.local_copy(ref.key) as path:
+        yield path
+
+
+@contextmanager
+def download(url: str, *, timeout_s: float = 300) -> Iterator[Path]:
+    """Fetch a pre-signed URL into a temporary file named with the object's suffix."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https"):
+        raise ValueError(f"refusing to fetch a {parsed.scheme!r} URL")
+    suffix = Path(urllib.parse.unquote(parsed.path)).suffix
+    with tempfile.TemporaryDirectory(prefix="earmark-ml-") as folder:
+        path = Path(folder) / f"audio{suffix}"
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, path.open("wb") as out:  # noqa: S310 - scheme checked above
+            shutil.copyfileobj(response, out, 1024 * 1024)
         yield path
 
 
@@ -121,7 +143,7 @@ def load_item(storage: Storage, ref: AudioRef, *, sample_rate_hz: int) -> npt.ND
     try:
         with audio_path(storage, ref) as path:
             return load_audio(path, sample_rate_hz=sample_rate_hz)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, urllib.error.URLError) as exc:
         raise RunFailed(f"could not read the audio of item {ref.item_id}: {exc}") from exc
 
 

@@ -238,6 +238,16 @@ class S3Source:
     def key(self, path: str) -> str:
         return self.prefix + clean_relative_path(path)
 
+    def presigned_url(self, path: str, *, expires_s: int) -> str:
+        """An expiring GET URL of one object (Signature Version 4), for a reader that must
+        not hold the connection's credentials, such as the ML worker."""
+        url = _s3_presigner(self.spec).generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.spec.bucket, "Key": self.key(path)},
+            ExpiresIn=expires_s,
+        )
+        return str(url)
+
     def check(self) -> None:
         with self._errors(what=f"bucket {self.spec.bucket}"):
             self.client.head_bucket(Bucket=self.spec.bucket)
@@ -333,6 +343,19 @@ class S3Source:
             raise ConnectionFailed(f"S3 error on {what}: {code or exc}", field="bucket") from exc
         except BotoCoreError as exc:
             raise ConnectionFailed(f"S3 error on {what}: {exc}", field="endpoint_url") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _s3_presigner(spec: ConnectionSpec) -> Any:
+    """A client that signs URLs with SigV4 (botocore may pick the legacy scheme otherwise)."""
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=spec.endpoint_url or None,
+        region_name=spec.region or None,
+        aws_access_key_id=spec.access_key_id or None,
+        aws_secret_access_key=spec.secret_access_key or None,
+        config=_S3_CONFIG.merge(Config(signature_version="s3v4")),
+    )
 
 
 @functools.lru_cache(maxsize=64)

@@ -8,7 +8,9 @@ from pathlib import Path
 from django.db.models import QuerySet
 
 from backend.annotations.models import Annotation, Segment
+from backend.audio.connections import S3Source
 from backend.audio.models import AudioItem, StorageConnection
+from backend.audio.services import connection_spec
 from backend.predictions.models import ModelVersion, Prediction, TrainingRun
 from backend.projects.models import Project
 from backend.projects.schema import ClipGroup
@@ -73,9 +75,13 @@ class LabelledItem:
     segments: tuple[tuple[float, float, str], ...] = ()
 
 
-def audio_ref(item: AudioItem, connections: dict[int, StorageConnection]) -> AudioRef | None:
-    """How the ML worker reads an item: our storage key, or the path inside a server folder.
-    None for items the worker cannot read (registered in an S3 connection)."""
+# How long the ML worker may use a pre-signed URL of an item in an S3 connection.
+PRESIGNED_URL_S = 24 * 3600
+
+
+def audio_ref(item: AudioItem, connections: dict[int, StorageConnection]) -> AudioRef:
+    """How the ML worker reads an item: our storage key, the path inside a server folder, or
+    (S3 connections) a pre-signed URL, so the worker never holds a connection's secrets."""
     sha = item.sha256 or ""
     if item.connection_id is None:
         return AudioRef(item_id=item.pk, key=item.storage_key, sha256=sha)
@@ -83,7 +89,10 @@ def audio_ref(item: AudioItem, connections: dict[int, StorageConnection]) -> Aud
     if connection.kind == StorageConnection.Kind.FOLDER:
         path = str(Path(connection.root) / item.storage_key)
         return AudioRef(item_id=item.pk, path=path, sha256=sha)
-    return None
+    url = S3Source(connection_spec(connection)).presigned_url(
+        item.storage_key, expires_s=PRESIGNED_URL_S
+    )
+    return AudioRef(item_id=item.pk, url=url, sha256=sha)
 
 
 def _connections(project: Project) -> dict[int, StorageConnection]:
@@ -131,8 +140,7 @@ def training_items(*, project: Project, group: ClipGroup) -> list[LabelledItem]:
         else:
             decided = tuple(sorted(lab for lab, n in counts.items() if 2 * n >= len(item_votes)))
         ref = audio_ref(items[item_id], connections)
-        if ref is not None:
-            out.append(LabelledItem(ref, decided, tuple(a for a, _ in item_votes)))
+        out.append(LabelledItem(ref, decided, tuple(a for a, _ in item_votes)))
     return out
 
 
@@ -163,8 +171,7 @@ def segment_training_items(*, project: Project, labels: frozenset[str]) -> list[
     out: list[LabelledItem] = []
     for item_id, annotation in sorted(latest.items()):
         ref = audio_ref(items[item_id], connections)
-        if ref is not None:
-            out.append(LabelledItem(ref, (), (annotation.pk,), tuple(events[annotation.pk])))
+        out.append(LabelledItem(ref, (), (annotation.pk,), tuple(events[annotation.pk])))
     return out
 
 
@@ -178,6 +185,4 @@ def items_to_predict(*, project: Project) -> Iterator[AudioRef]:
     ).order_by("id")
     fields = ("id", "storage_key", "connection_id", "sha256")
     for item in qs.only(*fields).iterator(chunk_size=2000):
-        ref = audio_ref(item, connections)
-        if ref is not None:
-            yield ref
+        yield audio_ref(item, connections)

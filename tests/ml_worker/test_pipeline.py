@@ -343,3 +343,35 @@ def test_stream_windows_covers_a_long_recording_in_bounded_batches(tmp_path):
     sf.write(short, np.full(RATE // 4, 0.2, dtype=np.float32), RATE)
     (only,) = list(stream_windows(short, sample_rate_hz=RATE, window_samples=RATE))
     assert only.shape == (1, RATE)
+
+
+def test_items_behind_urls_are_downloaded_for_the_run(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    storage = LocalStorage(tmp_path)
+    request = _request(tmp_path, n_predict=2)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        predict = tuple(AudioRef(item_id=p.item_id, url=base + p.key) for p in request.predict)
+        outcome = run_training(
+            TrainingRequest(**{**request.__dict__, "predict": predict}),
+            storage,
+            report=lambda _: None,
+        )
+        assert outcome.state == "succeeded", outcome.error
+        assert outcome.predicted == 2
+        missing = (AudioRef(item_id=77, url=base + "a/none.wav"),)
+        failed = run_training(
+            TrainingRequest(**{**request.__dict__, "predict": missing}),
+            storage,
+            report=lambda _: None,
+        )
+        assert failed.state == "failed"
+        assert "item 77" in failed.error
+    finally:
+        server.shutdown()
