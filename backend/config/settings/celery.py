@@ -36,7 +36,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 
 # Periodic work, run by the default worker's embedded beat (``--beat``): the reaper resends or
-# fails training runs whose ML worker stopped reporting.
+# fails training runs whose ML worker stopped reporting, and expired leases free their slots.
 CELERY_BEAT_SCHEDULE = {
     "reap-training-runs": {"task": "earmark.predictions.reap", "schedule": 60.0},
+    # Expired leases are also released lazily by every next-item call.
+    "release-expired-leases": {
+        "task": "earmark.annotations.release_expired_leases",
+        "schedule": 60.0,
+    },
 }

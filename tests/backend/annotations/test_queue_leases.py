@@ -315,3 +315,17 @@ def test_recounting_from_rows_gives_what_the_services_keep(client_for, manager, 
     ))  # fmt: skip
     assert recounted == kept == [(3, 0), (0, 0), (1, 1), (1, 0)]
     assert Annotation.objects.get(pk=expired.pk).lease_expires_at is None
+
+
+def test_the_periodic_task_frees_every_expired_slot(client_for, member, project):
+    from backend.annotations.tasks import leases_release_task
+
+    project.annotations_per_item = 1
+    project.save()
+    items = [AudioItemFactory(project=project) for _ in range(3)]
+    drafts = [_next(client_for(member("annotator")), project)["annotation"]["id"] for _ in items]
+    for draft in drafts:  # nobody asks for a next item after they expire
+        _expire(draft)
+    assert leases_release_task() == 3
+    assert [i.active_annotations for i in AudioItem.objects.filter(project=project)] == [0, 0, 0]
+    assert leases_release_task() == 0
