@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from celery import Celery
 
+from ml_worker.broker import use_atomic_filesystem_transport
 from ml_worker.config import read_env
 from ml_worker.contracts import QUEUE_ML, TASK_PREFIX
 
 ENV = read_env()
+use_atomic_filesystem_transport()
 
 app = Celery("earmark-ml", include=["ml_worker.tasks"])
 app.conf.update(
