@@ -532,14 +532,36 @@ def chromium_processes(marker: str) -> dict[int, str]:
     return found
 
 
-def _pss_kb(pid: int) -> int:
+def _pss_kb(pid: int) -> dict[str, int]:
+    """Pss and its parts (Pss_Anon, Pss_File, Pss_Shmem) of one process, in kB."""
+    out = {"Pss": 0, "Pss_Anon": 0, "Pss_File": 0, "Pss_Shmem": 0}
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
+            key, _, rest = line.partition(":")
+            if key in out:
+                out[key] = int(rest.split()[0])
     except OSError:
         pass
-    return 0
+    return out
+
+
+# Executable names of Chromium processes (Debian's wrapper runs /usr/lib/chromium/chromium).
+_CHROMIUM_NAMES = {"chromium", "chrome", "headless_shell", "chrome_crashpad_handler"}
+
+
+def other_chromium_processes(marker: str) -> int:
+    """Chromium processes on the machine that are not this instance's.
+
+    They share the Chromium binary's pages with this instance, which lowers its PSS (file pages
+    are divided among every process that maps them); the anonymous + shared-memory part of PSS
+    does not depend on them.
+    """
+    ours = set(chromium_processes(marker))
+    return sum(
+        1
+        for pid, (_, cmd) in _proc_table().items()
+        if pid not in ours and Path(cmd.split(" ", 1)[0]).name in _CHROMIUM_NAMES
+    )
 
 
 def instance_pss(marker: str) -> dict[str, Any]:
@@ -549,8 +571,10 @@ def instance_pss(marker: str) -> dict[str, Any]:
         raise BenchError(f"no Chromium process has {marker} on its command line")
     by_type: dict[str, float] = defaultdict(float)
     total_kb = 0
+    private_kb = 0
     for pid, cmd in procs.items():
-        kb = _pss_kb(pid)
+        parts = _pss_kb(pid)
+        kb = parts["Pss"]
         match = re.search(r"--type=([\w-]+)", cmd)
         kind = match.group(1) if match else ("browser" if "chromium" in cmd else "other")
         if kind == "utility":
@@ -559,10 +583,14 @@ def instance_pss(marker: str) -> dict[str, Any]:
         if kind == "utility:TracingService":
             continue  # started by this benchmark's own memory dump, not by the page
         total_kb += kb
+        private_kb += parts["Pss_Anon"] + parts["Pss_Shmem"]
         by_type[kind] += kb / 1024
     return {
         "pss_mb": total_kb / 1024,
+        # PSS without file-backed pages (the binary, fonts): what the page itself costs.
+        "anon_shmem_mb": private_kb / 1024,
         "processes": len(procs),
+        "other_chromium_processes": other_chromium_processes(marker),
         "by_type_mb": {k: round(v, 1) for k, v in sorted(by_type.items())},
     }
 
@@ -696,7 +724,8 @@ def memory_empty(pw: Playwright, *, runs: int) -> dict[str, Any]:
             inst.page.goto("about:blank")
             samples.append(measure_memory(inst))
     median = statistics.median(s["pss_mb"] for s in samples)
-    return {"pss_mb": median, "samples": samples}
+    anon = statistics.median(s["anon_shmem_mb"] for s in samples)
+    return {"pss_mb": median, "anon_shmem_mb": anon, "samples": samples}
 
 
 # Allocators of a memory-infra dump worth a line in the report (the rest is summed as "other").
@@ -1246,13 +1275,17 @@ def _memory_section(result: dict[str, Any]) -> list[str]:
     rows = []
     for label, m in result["memory"].items():
         over = m["pss_mb"] - empty["pss_mb"]
+        anon = m["anon_shmem_mb"] - empty["anon_shmem_mb"]
+        others = m["other_chromium_processes"]
         rows.append(
             [
                 label,
                 f"{over:,.0f}",
+                f"{anon:,.0f} ({others})",
                 f"{m['pss_before_gc_mb'] - empty['pss_mb']:,.0f}",
                 f"{m['after_open']['pss_mb'] - empty['pss_mb']:,.0f}",
-                f"{m['after_play']['pss_mb'] - empty['pss_mb']:,.0f} "
+                f"{m['after_play']['pss_mb'] - empty['pss_mb']:,.0f} / "
+                f"{m['after_play']['anon_shmem_mb'] - empty['anon_shmem_mb']:,.0f} "
                 f"({m['played']['from'].split(' / ')[0]} → {m['played']['to'].split(' / ')[0]})",
                 _by_type_delta(m, typical),
                 "—" if m["js_heap_mb"] is None else f"{m['js_heap_mb']:,.1f}",
@@ -1264,9 +1297,10 @@ def _memory_section(result: dict[str, Any]) -> list[str]:
     headers = [
         "file",
         "MB over empty",
+        "anon + shmem over empty (other Chromium processes)",
         "same, before GC",
         "just opened (GC)",
-        "after playing 3 s (GC; playhead)",
+        "after playing 3 s: PSS / anon + shmem (playhead)",
         "by process type, MB over empty",
         "JS heap MB",
         "explored",
@@ -1293,6 +1327,10 @@ def _memory_section(result: dict[str, Any]) -> list[str]:
         f"- empty page (about:blank in a fresh instance): {empty['pss_mb']:,.0f} MB PSS, median "
         f"of {len(empty['samples'])} ({samples}); every figure is taken after a garbage "
         "collection through CDP (HeapProfiler.collectGarbage), 'before GC' just before it",
+        "- anon + shmem: Pss_Anon + Pss_Shmem of smaps_rollup, i.e. PSS without file-backed "
+        "pages (the Chromium binary, fonts), whose share depends on how many other Chromium "
+        "processes run on the machine at that moment (counted in brackets); empty page: "
+        f"{empty['anon_shmem_mb']:,.0f} MB",
         "- explored: open the item, `=` until the zoom slider is at its end (128 px/s), End, "
         "Home, 3 x Shift+→, each followed by waiting until no API request is in flight",
         "- after playing: then Space, 3 s, Space; the first play gives the <audio> element its "
