@@ -22,6 +22,8 @@ uncertainty+diversity needs <= 60 % of the labels random needs. Needs ``../share
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -137,17 +139,16 @@ def labels_needed(counts: list[int], accuracy: list[float], goal: float) -> int 
     return None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--folds", default="1,2,3,4,5")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--pool-factor", type=int, default=5)
-    parser.add_argument("--max-labels", type=int, default=320)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", default=str(OUT_DIR / "ml_active.json"))
-    parser.add_argument("--plot", default=str(REPO_ROOT / "docs" / "active_learning.png"))
-    args = parser.parse_args()
-    set_threads(args.threads)
+def run_all(
+    args: argparse.Namespace,
+) -> tuple[
+    dict[str, Any],
+    list[int],
+    list[int],
+    dict[str, list[list[tuple[int, float]]]],
+    list[float],
+    float,
+]:
     info = machine()
     data = load_esc10()
     started = time.perf_counter()
@@ -184,6 +185,34 @@ def main() -> None:
                     file=sys.stderr,
                     flush=True,
                 )
+    return info, folds, seeds, curves, full, started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--folds", default="1,2,3,4,5")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--pool-factor", type=int, default=5)
+    parser.add_argument("--max-labels", type=int, default=320)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", default=str(OUT_DIR / "ml_active.json"))
+    parser.add_argument("--plot", default=str(REPO_ROOT / "docs" / "active_learning.png"))
+    parser.add_argument("--merge", nargs="*", help="summarise these JSON outputs instead")
+    args = parser.parse_args()
+    set_threads(args.threads)
+    if args.merge:
+        # Runs split over processes (e.g. one per seed) are summarised together.
+        merged = [json.loads(Path(path).read_text()) for path in args.merge]
+        info = merged[0]["machine"]
+        info["command"] += " + " + " + ".join(m["machine"]["command"] for m in merged[1:])
+        info["command"] += " + " + shlex.join(sys.orig_argv)
+        folds = merged[0]["folds"]
+        seeds = [seed for m in merged for seed in m["seeds"]]
+        full = merged[0]["full_pool_accuracy_per_fold"]
+        curves = {s: [run for m in merged for run in m["runs"][s]] for s in STRATEGIES}
+        started = time.perf_counter() - sum(m["elapsed_s"] for m in merged)
+    else:
+        info, folds, seeds, curves, full, started = run_all(args)
     full_accuracy = float(np.mean(full))
     goal = 0.9 * full_accuracy
     summary: dict[str, Any] = {}
