@@ -36,22 +36,17 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connections, transaction
 from django.db.models import (
-    Count,
     F,
-    IntegerField,
     JSONField,
     Max,
     Model,
-    OuterRef,
     Q,
-    Subquery,
-    Value,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from backend.annotations.models import Annotation, Review, Segment
+from backend.annotations.services import items_recount_slots
 from backend.annotations.validation import SegmentData, validate_clip_labels, validate_segments
 from backend.audio import decoding
 from backend.audio.connections import ConnectionFailed, clean_relative_path
@@ -897,23 +892,9 @@ def _field_errors(row: int, prefix: str, exc: ValidationFailed) -> list[RowError
 
 
 def _recount(item_ids: Sequence[int]) -> None:
-    """Set the queue's counters of these items from their annotations (one query)."""
-    mine = Annotation.objects.filter(item_id=OuterRef("pk"), is_reference=False)
-
-    def count(states: tuple[str, ...]) -> Coalesce:
-        sub = (
-            mine.filter(state__in=states)
-            .order_by()
-            .values("item_id")
-            .annotate(n=Count("id"))
-            .values("n")
-        )
-        return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
-
-    AudioItem.objects.filter(pk__in=item_ids).update(
-        active_annotations=count((Annotation.State.DRAFT, Annotation.State.SUBMITTED)),
-        submitted_annotations=count((Annotation.State.SUBMITTED,)),
-    )
+    """Set the queue's counters of these items from their annotations by the queue's own slot
+    rule (an imported draft has no lease, so it holds no slot; submitted work does)."""
+    items_recount_slots(item_ids=item_ids)
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

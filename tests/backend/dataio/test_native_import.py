@@ -96,6 +96,9 @@ def test_native_import_creates_items_people_and_annotations(empty_project, manag
     assert Prediction.objects.get().model_version == ModelVersion.objects.get(project=empty_project)
     item1 = AudioItem.objects.get(external_id="rec-1")
     assert (item1.active_annotations, item1.submitted_annotations) == (2, 2)
+    # an imported draft has no lease: it holds no slot in the queue (nothing would release it)
+    item2 = AudioItem.objects.get(external_id="rec-2")
+    assert (item2.active_annotations, item2.submitted_annotations) == (0, 0)
 
 
 def test_native_reimport_is_idempotent(empty_project, manager_of):
