@@ -398,6 +398,15 @@ export class CompareView extends EventEmitter<CompareViewEvents> {
       const next = Math.min(Math.max(MAX_PX_PER_S, fit), Math.max(fit, pxPerS() * factor))
       ws.zoom(next <= fit * 1.001 ? 0 : next)
     }
+    // As in the annotator: the wheel scrolls, Ctrl (or ⌘, or a pinch) + wheel zooms.
+    const wheel = (event: Event) => {
+      const w = event as WheelEvent
+      if (!w.ctrlKey && !w.metaKey) event.stopPropagation()
+    }
+    waveformEl.addEventListener('wheel', wheel, { capture: true })
+    this.cleanups.push(() => {
+      waveformEl.removeEventListener('wheel', wheel, { capture: true })
+    })
     this.domListen(this.playButton, 'click', () => {
       this.playPause()
     })
