@@ -85,6 +85,10 @@ def test_keyboard_only_labelling_survives_reload_and_is_stored_exactly(page, tmp
     project, annotator = _project_with_items(tmp_path, ("first.flac", 12.0), ("second.flac", 8.0))
     _log_in(page, annotator.username)
     _open_annotator(page, project)
+    # the page holds the queue's lease on the item (renewed every minute while it is open)
+    expect(page.get_by_test_id("annotator-session")).to_have_attribute(
+        "data-lease", "held", timeout=10_000
+    )
     page.get_by_test_id("waveform").click(position={"x": 5, "y": 5})
 
     # two segments from the keyboard: 2-3 s as "dog", 5-7 s relabelled to "bird"
