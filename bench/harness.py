@@ -144,8 +144,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], *, log_path: Path, timeout_s: float = 120) -> Iterator[Server]:
-    """``manage.py serve --no-ml`` (gunicorn + the default Celery worker) until health is 200.
+def serve(
+    env: dict[str, str], *, log_path: Path, timeout_s: float = 120, ml: bool = False
+) -> Iterator[Server]:
+    """``manage.py serve --no-ml`` (gunicorn + the default Celery worker; with ``ml`` also the
+    ML worker) until health is 200.
 
     Stopped like a person stops it: SIGINT to its process group, which makes ``serve`` stop
     the web server and the worker it started.
@@ -153,7 +156,7 @@ def serve(env: dict[str, str], *, log_path: Path, timeout_s: float = 120) -> Ite
     base = f"http://127.0.0.1:{env['EARMARK_PORT']}"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [*MANAGE, "serve", "--no-ml"],
+            [*MANAGE, "serve", *([] if ml else ["--no-ml"])],
             env=env,
             cwd=REPO_ROOT,
             stdout=log,
