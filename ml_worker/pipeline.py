@@ -158,6 +158,32 @@ def _targets(request: TrainingRequest) -> npt.NDArray[Any]:
     return np.array([index[item.labels[0]] for item in request.train], dtype=np.int64)
 
 
+def training_progress(report: Report) -> Callable[[Progress], None]:
+    """A trainer's progress callback that reports the epoch as a ``TrainingProgress``."""
+
+    def on_progress(p: Progress) -> None:
+        report(
+            TrainingProgress(
+                phase="training",
+                model=p.model,
+                epoch=p.epoch,
+                epochs=p.epochs,
+                loss=p.loss,
+                eta_s=p.eta_s,
+            )
+        )
+
+    return on_progress
+
+
+def upload_checkpoint(storage: Storage, key: str, save: Callable[[Path], None]) -> None:
+    """Save a checkpoint into a temporary file, then upload it to ``key`` (atomically)."""
+    with tempfile.TemporaryDirectory(prefix="earmark-ckpt-") as folder:
+        local = Path(folder) / Path(key).name
+        save(local)
+        storage.upload(key, local)
+
+
 def check_request(request: TrainingRequest) -> None:
     names = set(request.label_names)
     if len(request.train) < 4:
@@ -281,18 +307,7 @@ def _run(
     features = np.stack(rows)
     labels = _targets(request)
 
-    def on_progress(p: Progress) -> None:
-        report(
-            TrainingProgress(
-                phase="training",
-                model=p.model,
-                epoch=p.epoch,
-                epochs=p.epochs,
-                loss=p.loss,
-                eta_s=p.eta_s,
-            )
-        )
-
+    on_progress = training_progress(report)
     common: dict[str, Any] = {
         "label_names": request.label_names,
         "config": config,
@@ -309,10 +324,11 @@ def _run(
         raise RunFailed(f"training failed: {exc}") from exc
 
     checkpoint_key = f"{request.output_prefix}model.pt"
-    with tempfile.TemporaryDirectory(prefix="earmark-ckpt-") as folder:
-        local = Path(folder) / "model.pt"
-        save_checkpoint(local, chosen, feature_config=feature_config)
-        storage.upload(checkpoint_key, local)
+    upload_checkpoint(
+        storage,
+        checkpoint_key,
+        lambda path: save_checkpoint(path, chosen, feature_config=feature_config),
+    )
 
     model = chosen.build_model(device)
     assert isinstance(model, ClipModel)
@@ -543,18 +559,7 @@ def _run_segments(
         if done % 25 == 0 or done == total:
             report(TrainingProgress(phase="loading", done=done, total=total))
 
-    def on_progress(p: Progress) -> None:
-        report(
-            TrainingProgress(
-                phase="training",
-                model=p.model,
-                epoch=p.epoch,
-                epochs=p.epochs,
-                loss=p.loss,
-                eta_s=p.eta_s,
-            )
-        )
-
+    on_progress = training_progress(report)
     try:
         result = train_segment_detector(
             recordings,
@@ -568,10 +573,11 @@ def _run_segments(
     except ValueError as exc:
         raise RunFailed(f"training failed: {exc}") from exc
     checkpoint_key = f"{request.output_prefix}model.pt"
-    with tempfile.TemporaryDirectory(prefix="earmark-ckpt-") as folder:
-        local = Path(folder) / "model.pt"
-        save_checkpoint(local, result, feature_config=feature_config)
-        storage.upload(checkpoint_key, local)
+    upload_checkpoint(
+        storage,
+        checkpoint_key,
+        lambda path: save_checkpoint(path, result, feature_config=feature_config),
+    )
     model = result.build_model(device)
     frontend = LogMel(feature_config).to(device)
     rows: list[dict[str, Any]] = []
@@ -693,13 +699,7 @@ def _run_embedding_head(
     train_x = embed([item.audio for item in request.train], "embedding")
     labels = _targets(request)
 
-    def on_progress(p: Progress) -> None:
-        report(
-            TrainingProgress(
-                phase="training", model=p.model, epoch=p.epoch, epochs=p.epochs, loss=p.loss
-            )
-        )
-
+    on_progress = training_progress(report)
     try:
         result = train_embedding_head(
             train_x,
@@ -715,10 +715,13 @@ def _run_embedding_head(
     except ValueError as exc:
         raise RunFailed(f"training failed: {exc}") from exc
     checkpoint_key = f"{request.output_prefix}head.pt"
-    with tempfile.TemporaryDirectory(prefix="earmark-ckpt-") as folder:
-        local = Path(folder) / "head.pt"
-        torch.save({"model": result.model_description, "state_dict": result.model_state}, local)
-        storage.upload(checkpoint_key, local)
+    upload_checkpoint(
+        storage,
+        checkpoint_key,
+        lambda path: torch.save(
+            {"model": result.model_description, "state_dict": result.model_state}, path
+        ),
+    )
     head = result.build_model(device)
     predict_x = embed(list(request.predict), "predicting")
     probs = (

@@ -8,22 +8,18 @@ from typing import IO, Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from backend.common.exceptions import (
     ApplicationError,
-    NotFound,
-    PermissionDeniedError,
     ValidationFailed,
 )
 from backend.dataio.selectors import export_job_list, import_job_list
 from backend.dataio.services import ExportSpec, export_job_create, import_job_create
-from backend.projects.models import Membership
-from backend.projects.selectors import ProjectAccess, project_access
-from backend.users.models import User
+from backend.projects.selectors import ProjectAccess
+from backend.web.access import manager_access
 
 _JOBS = 5
 
@@ -38,22 +34,10 @@ def dataio_panel(access: ProjectAccess) -> dict[str, Any]:
     }
 
 
-def _manager(request: HttpRequest, project_id: int) -> tuple[User, ProjectAccess]:
-    user = request.user
-    assert isinstance(user, User)
-    try:
-        access = project_access(user=user, project_id=project_id, minimum=Membership.Role.MANAGER)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDeniedError as exc:
-        raise PermissionDenied(exc.message) from exc
-    return user, access
-
-
 @login_required
 @require_POST
 def dataio_import_view(request: HttpRequest, project_id: int) -> HttpResponse:
-    user, access = _manager(request, project_id)
+    user, access = manager_access(request, project_id)
     upload = request.FILES.get("file")
     try:
         if upload is None:
@@ -75,7 +59,7 @@ def dataio_import_view(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def dataio_export_view(request: HttpRequest, project_id: int) -> HttpResponse:
-    user, access = _manager(request, project_id)
+    user, access = manager_access(request, project_id)
     spec = ExportSpec(fmt=request.POST.get("format", ""), source=request.POST.get("source", "all"))
     try:
         job = export_job_create(project=access.project, user=user, spec=spec)

@@ -10,18 +10,16 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from backend.common.exceptions import ApplicationError, NotFound, PermissionDeniedError
+from backend.common.exceptions import ApplicationError
 from backend.predictions.models import TrainingRun
 from backend.predictions.selectors import model_version_list, training_run_list
 from backend.predictions.services import training_cancel, training_start
-from backend.projects.models import Membership
-from backend.projects.selectors import ProjectAccess, project_access
-from backend.users.models import User
+from backend.projects.selectors import ProjectAccess
+from backend.web.access import manager_access
 
 _RUNS = 5
 
@@ -37,22 +35,10 @@ def training_panel(access: ProjectAccess) -> dict[str, Any]:
     }
 
 
-def _manager(request: HttpRequest, project_id: int) -> tuple[User, ProjectAccess]:
-    user = request.user
-    assert isinstance(user, User)
-    try:
-        access = project_access(user=user, project_id=project_id, minimum=Membership.Role.MANAGER)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDeniedError as exc:
-        raise PermissionDenied(exc.message) from exc
-    return user, access
-
-
 @login_required
 @require_POST
 def training_start_view(request: HttpRequest, project_id: int) -> HttpResponse:
-    user, access = _manager(request, project_id)
+    user, access = manager_access(request, project_id)
     try:
         run = training_start(project=access.project, user=user)
     except ApplicationError as exc:
@@ -65,7 +51,7 @@ def training_start_view(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def training_cancel_view(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
-    _, access = _manager(request, project_id)
+    _, access = manager_access(request, project_id)
     run = TrainingRun.objects.filter(pk=run_id, project=access.project).first()
     if run is None:
         raise Http404(f"training run {run_id} is not in this project")

@@ -1,0 +1,25 @@
+"""Who may use a page: the same checks as the API, answered as pages answer (404 / 403)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from backend.common.exceptions import NotFound, PermissionDeniedError
+from backend.projects.models import Membership
+from backend.projects.selectors import ProjectAccess, project_access
+from backend.users.models import User
+
+
+def manager_access(request: HttpRequest, project_id: int) -> tuple[User, ProjectAccess]:
+    """The caller and their access to the project, if they manage it: 404 for non-members,
+    403 for members of a lower role."""
+    user = request.user
+    assert isinstance(user, User)
+    try:
+        access = project_access(user=user, project_id=project_id, minimum=Membership.Role.MANAGER)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(exc.message) from exc
+    return user, access
