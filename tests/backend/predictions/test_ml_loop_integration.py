@@ -49,7 +49,7 @@ def _project(**training: object) -> tuple[Project, list[AudioItem]]:
         training_settings={"epochs": 3, "window_s": 1.0, **training},
     )
     items = []
-    # 8 clear tones to label, then 3 clear unlabelled ones and 3 ambiguous (both tones) last
+    # 8 clear tones to label, then 3 clear unlabelled ones and 3 ambiguous ones (both tones)
     kinds = ["low", "high"] * 4 + ["low", "high", "low"] + ["both"] * 3
     for n, kind in enumerate(kinds):
         item = AudioItemFactory(project=project, storage_key=f"ml-loop/{project.pk}/{n}.wav")
@@ -113,13 +113,14 @@ def test_submitted_labels_train_a_model_whose_predictions_reorder_the_queue(
     # then every unfinished item has a prediction from the new model
     predictions = {p.item_id: p for p in Prediction.objects.filter(model_version=run.model_version)}
     assert set(predictions) == {i.pk for i in unlabelled}
-    # and the queue now asks first about what the model is least sure of: the ambiguous items
-    order = _queue_order(project, len(unlabelled))
+    # and each item's queue rank is its place by uncertainty (before any model all ranks are
+    # 0 and the queue is in upload order)
     by_uncertainty = sorted(unlabelled, key=lambda i: (-(predictions[i.pk].uncertainty or 0), i.pk))
+    ranks = dict(AudioItem.objects.filter(pk__in=predictions).values_list("pk", "queue_rank"))
+    assert [ranks[i.pk] for i in by_uncertainty] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    # so people are now given first what the model is least sure of
+    order = _queue_order(project, len(unlabelled))
     assert order == [i.pk for i in by_uncertainty]
-    assert set(order[:3]) == {i.pk for i in items[-3:]}
-    # (without a model the queue is in upload order, which puts them last)
-    assert order != [i.pk for i in unlabelled]
 
 
 def _kill_tree(pid: int) -> None:
