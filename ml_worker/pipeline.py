@@ -333,8 +333,7 @@ def _run(
     model = chosen.build_model(device)
     assert isinstance(model, ClipModel)
     predicted = _predict(request, storage, model, frontend, window_samples, report, stop)
-    predictions_key = f"{request.output_prefix}predictions.jsonl"
-    storage.write_bytes(predictions_key, _jsonl(predicted))
+    predictions_key = _write_predictions(request, storage, predicted)
     return TrainingOutcome(
         run_id=request.run_id,
         attempt=request.attempt,
@@ -437,26 +436,45 @@ def _predict(
             embeddings.append((emb_sum / max(seen, 1)).astype(np.float32))
         if (row + 1) % 50 == 0 or row + 1 == total:
             report(TrainingProgress(phase="predicting", done=row + 1, total=total))
-    scores = _uncertainty(request, probs)
-    ranks = _rank(request, scores, embeddings)
+    rows = _clip_rows(request, probs, embeddings)
     report(TrainingProgress(phase="ranking", done=total, total=total))
-    rows: list[dict[str, Any]] = []
-    for row, ref in enumerate(request.predict):
-        clip_scores = {
-            request.group: {
-                name: round(float(p), 6)
-                for name, p in zip(request.label_names, probs[row], strict=True)
-            }
-        }
-        rows.append(
-            {
-                "item_id": ref.item_id,
-                "clip_scores": clip_scores,
-                "uncertainty": round(float(scores[row]), 6),
-                "rank": None if ranks is None else int(ranks[row]),
-            }
-        )
     return rows
+
+
+def _clip_rows(
+    request: TrainingRequest,
+    probs: npt.NDArray[np.float32],
+    embeddings: list[npt.NDArray[np.float32]],
+) -> list[dict[str, Any]]:
+    """One prediction row per item to predict: clip scores, uncertainty and queue rank."""
+    scores = _uncertainty(request, probs)
+    ranks = _rank(request.ranking, _batch(request), scores, embeddings)
+    return [
+        {
+            "item_id": ref.item_id,
+            "clip_scores": {
+                request.group: {
+                    name: round(float(p), 6)
+                    for name, p in zip(request.label_names, probs[row], strict=True)
+                }
+            },
+            "uncertainty": round(float(scores[row]), 6),
+            "rank": None if ranks is None else int(ranks[row]),
+        }
+        for row, ref in enumerate(request.predict)
+    ]
+
+
+def _batch(request: TrainingRequest) -> int:
+    return int(request.settings.get("batch_size_al", 10))
+
+
+def _write_predictions(
+    request: TrainingRequest, storage: Storage, rows: list[dict[str, Any]]
+) -> str:
+    key = f"{request.output_prefix}predictions.jsonl"
+    storage.write_bytes(key, _jsonl(rows))
+    return key
 
 
 def _uncertainty(request: TrainingRequest, probs: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
@@ -469,7 +487,8 @@ def _uncertainty(request: TrainingRequest, probs: npt.NDArray[np.float32]) -> np
 
 
 def _rank(
-    request: TrainingRequest,
+    ranking: str,
+    batch: int,
     scores: npt.NDArray[Any],
     embeddings: list[npt.NDArray[np.float32]],
 ) -> npt.NDArray[np.int64] | None:
@@ -477,11 +496,10 @@ def _rank(
     ``DIVERSE_POOL_FACTOR * batch`` items ordered by k-center greedy on the model's embeddings
     (so consecutive items differ), then the rest by uncertainty."""
     n = scores.shape[0]
-    if request.ranking == "none" or n == 0:
+    if ranking == "none" or n == 0:
         return None
     order = list(np.lexsort((np.arange(n), -scores)))  # uncertainty desc, then input order
-    if request.ranking == "diverse" and embeddings:
-        batch = int(request.settings.get("batch_size_al", 10))
+    if ranking == "diverse" and embeddings:
         pool = order[: max(batch, DIVERSE_POOL_FACTOR * batch)]
         picks = k_center_greedy(np.stack([embeddings[i] for i in pool]), len(pool))
         spread = [pool[i] for i in picks]
@@ -610,13 +628,12 @@ def _run_segments(
         )
         if (row + 1) % 50 == 0 or row + 1 == len(request.predict):
             report(TrainingProgress(phase="predicting", done=row + 1, total=len(request.predict)))
-    ranks = _rank(
-        TrainingRequest(**{**request.__dict__, "ranking": _plain(request.ranking)}), scores, []
-    )
+    # The detector has no clip embedding: a diverse queue falls back to uncertainty order.
+    ranking = "uncertainty" if request.ranking == "diverse" else request.ranking
+    ranks = _rank(ranking, _batch(request), scores, [])
     for index, entry in enumerate(rows):
         entry["rank"] = None if ranks is None else int(ranks[index])
-    predictions_key = f"{request.output_prefix}predictions.jsonl"
-    storage.write_bytes(predictions_key, _jsonl(rows))
+    predictions_key = _write_predictions(request, storage, rows)
     counts: dict[str, int] = dict.fromkeys(request.label_names, 0)
     for item in request.train:
         for _, _, label in item.segments:
@@ -645,11 +662,6 @@ def _run_segments(
         predictions_key=predictions_key,
         predicted=len(rows),
     )
-
-
-def _plain(ranking: str) -> str:
-    """The detector has no clip embedding: a diverse queue falls back to uncertainty order."""
-    return "uncertainty" if ranking == "diverse" else ranking
 
 
 def _run_embedding_head(
@@ -729,25 +741,8 @@ def _run_embedding_head(
         if len(request.predict)
         else np.zeros((0, len(request.label_names)), dtype=np.float32)
     )
-    scores = _uncertainty(request, probs)
-    ranks = _rank(request, scores, list(predict_x))
-    rows = []
-    for row, ref in enumerate(request.predict):
-        rows.append(
-            {
-                "item_id": ref.item_id,
-                "clip_scores": {
-                    request.group: {
-                        name: round(float(p), 6)
-                        for name, p in zip(request.label_names, probs[row], strict=True)
-                    }
-                },
-                "uncertainty": round(float(scores[row]), 6),
-                "rank": None if ranks is None else int(ranks[row]),
-            }
-        )
-    predictions_key = f"{request.output_prefix}predictions.jsonl"
-    storage.write_bytes(predictions_key, _jsonl(rows))
+    rows = _clip_rows(request, probs, list(predict_x))
+    predictions_key = _write_predictions(request, storage, rows)
     return TrainingOutcome(
         run_id=request.run_id,
         attempt=request.attempt,
