@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,9 @@ import torch
 
 from ml_worker.models import EarmarkModel, build_model
 from ml_worker.training.metrics import ClassificationMetrics
-from ml_worker.training.progress import TrainConfig
+from ml_worker.training.progress import Progress, ProgressCallback, TrainConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,22 @@ class EpochRecord:
     val_metric: float | None
     lr: float
     elapsed_s: float
+
+
+def report_epoch(report: ProgressCallback, model: str, epochs: int, record: EpochRecord) -> None:
+    """Log an epoch and report it as ``Progress``, with the ETA if every remaining epoch runs."""
+    logger.debug("%s epoch %d/%d: %s", model, record.epoch, epochs, record)
+    report(
+        Progress(
+            phase="training",
+            model=model,
+            epoch=record.epoch,
+            epochs=epochs,
+            loss=record.train_loss,
+            val_metric=record.val_metric,
+            eta_s=record.elapsed_s / record.epoch * (epochs - record.epoch),
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from ml_worker.models import EarmarkModel, SegmentCRNN, build_model
 from ml_worker.training.augment import spec_augment
 from ml_worker.training.event_metrics import Event, EventMetrics, event_metrics
 from ml_worker.training.progress import Cancelled, Progress, ProgressCallback, StopCheck
-from ml_worker.training.result import EpochRecord
+from ml_worker.training.result import EpochRecord, report_epoch
 from ml_worker.training.trainer import cpu_state, seeded
 
 logger = logging.getLogger(__name__)
@@ -491,18 +491,7 @@ def _fit(
                 elapsed_s=elapsed,
             )
         )
-        logger.debug("%s epoch %d/%d: %s", name, epoch, config.epochs, history[-1])
-        report(
-            Progress(
-                phase="training",
-                model=name,
-                epoch=epoch,
-                epochs=config.epochs,
-                loss=epoch_loss,
-                val_metric=history[-1].val_metric,
-                eta_s=elapsed / epoch * (config.epochs - epoch),
-            )
-        )
+        report_epoch(report, name, config.epochs, history[-1])
         patience = config.early_stopping_patience
         if patience is not None and val_recs and stale >= patience:
             break

@@ -26,7 +26,7 @@ from ml_worker.training.progress import (
     StopCheck,
     TrainConfig,
 )
-from ml_worker.training.result import EpochRecord, TrainResult
+from ml_worker.training.result import EpochRecord, TrainResult, report_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -220,18 +220,7 @@ def fit_minibatch(
                 elapsed_s=elapsed,
             )
         )
-        logger.debug("%s epoch %d/%d: %s", name, epoch, config.epochs, history[-1])
-        report(
-            Progress(
-                phase="training",
-                model=name,
-                epoch=epoch,
-                epochs=config.epochs,
-                loss=epoch_loss,
-                val_metric=history[-1].val_metric,
-                eta_s=elapsed / epoch * (config.epochs - epoch),
-            )
-        )
+        report_epoch(report, name, config.epochs, history[-1])
         patience = config.early_stopping_patience
         if patience is not None and val_rows.size and stale >= patience:
             break
