@@ -206,7 +206,7 @@ def _import(path: Path, fmt: str, name: str, batch_size: int) -> dict[str, Any]:
 
 
 def _export(project_id: int, fmt: str, out: Path) -> dict[str, Any]:
-    from backend.dataio.services import ExportSpec, export_write
+    from backend.dataio.exports import ExportSpec, export_write
     from backend.projects.models import Project
 
     project = Project.objects.get(pk=project_id)

@@ -18,9 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.common.exceptions import Conflict, NotFound, ValidationFailed
+from backend.dataio.exports import ExportSpec, export_job_create
 from backend.dataio.models import ExportJob, ImportJob, JobState
 from backend.dataio.selectors import export_job_list, import_job_list
-from backend.dataio.services import ExportSpec, export_job_create, import_job_create
+from backend.dataio.services import import_job_create
 from backend.predictions.models import ModelVersion
 from backend.projects.models import Membership
 from backend.projects.selectors import project_access

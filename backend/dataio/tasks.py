@@ -1,11 +1,7 @@
 from celery import shared_task
 
-from backend.dataio.services import (
-    TASK_EXPORT_RUN,
-    TASK_IMPORT_RUN,
-    export_job_run,
-    import_job_run,
-)
+from backend.dataio.exports import export_job_run
+from backend.dataio.services import TASK_EXPORT_RUN, TASK_IMPORT_RUN, import_job_run
 
 
 @shared_task(

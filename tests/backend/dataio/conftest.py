@@ -6,12 +6,11 @@ from typing import Any
 
 import pytest
 
+from backend.dataio.exports import ExportSpec, export_write
 from backend.dataio.formats.records import Record
 from backend.dataio.services import (
-    ExportSpec,
     ImportOptions,
     ImportReport,
-    export_write,
     read_records,
     records_import,
 )

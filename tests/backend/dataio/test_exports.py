@@ -210,7 +210,7 @@ def test_audiofolder_clips_cut_per_segment(project, stored):
 
 
 def test_audiofolder_skips_missing_audio(project, labelled):
-    from backend.dataio.services import ExportSpec, export_write
+    from backend.dataio.exports import ExportSpec, export_write
 
     out = io.BytesIO()
     outcome = export_write(project=project, spec=ExportSpec(fmt="audiofolder"), out=out)

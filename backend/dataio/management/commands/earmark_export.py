@@ -12,8 +12,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from backend.common.exceptions import ApplicationError
+from backend.dataio.exports import ExportSpec, export_write
 from backend.dataio.models import ExportJob
-from backend.dataio.services import ExportSpec, export_write
 from backend.predictions.models import ModelVersion
 from backend.projects.models import Project
 
