@@ -276,9 +276,11 @@ def parent(args: argparse.Namespace) -> None:
         manage(env, "migrate", "--noinput")
         n = str(args.import_items)
         bs = str(args.batch_size)
+        cases = set(args.cases.split(","))
         imports = {
             fmt: _run(env, var, "--case", "import", "--format", fmt, "--n", n, "--batch-size", bs)
             for fmt in ("native", "label_studio")
+            if "import" in cases
         }
         manifests = {
             rows: _run(
@@ -292,9 +294,10 @@ def parent(args: argparse.Namespace) -> None:
                 str(args.manifest_batch),
             )
             for rows in (args.manifest_rows // 10, args.manifest_rows)
+            if "manifest" in cases
         }
         exports: dict[str, Any] = {}
-        for items in (args.export_items // 10, args.export_items):
+        for items in (args.export_items // 10, args.export_items) if "export" in cases else ():
             setup = _run(
                 env,
                 var,
@@ -365,6 +368,9 @@ def main() -> None:
     parser.add_argument("--import-items", type=int, default=50_000)
     parser.add_argument("--manifest-rows", type=int, default=1_000_000)
     parser.add_argument("--export-items", type=int, default=100_000)
+    parser.add_argument(
+        "--cases", default="import,manifest,export", help="comma-separated: which cases to run"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.case:
