@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from backend.agreement import metrics
+from backend.agreement import metrics, versus
+from backend.agreement.consensus import DEFAULT_MIN_IOU
 from backend.agreement.metrics import (
     EventSettings,
     FloatArray,
@@ -28,8 +29,13 @@ from backend.agreement.metrics import (
     Segments,
 )
 
-REPORT_VERSION = 1
+# 2: each annotator against the consensus of the others (leave-one-out) and against reviewed
+# truth that includes accepted annotations, for clip labels and segments, per label.
+REPORT_VERSION = 2
 DISPUTED_LIMIT = 100
+# Rows of annotations per chunk when leave-one-out votes are built (bounds memory with
+# many labels).
+_LOO_CHUNK_CELLS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class AnnotationColumns:
     annotator_id: IntArray
     lead_time_s: FloatArray
     clip_labels: Sequence[dict[str, Any]]
+    # Accepted in review: the item's reviewed truth for the others where it has no reference.
+    accepted: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -62,16 +70,21 @@ class SegmentColumns:
 
 @dataclass(frozen=True)
 class TruthColumns:
-    """Reference (reviewed truth) annotations: one per item at most."""
+    """Reference (reviewed truth) annotations: one per item at most. ``annotation_id`` and
+    ``author_id`` (the reviewer who wrote it) are optional; ``segments`` are theirs."""
 
     item_id: IntArray
     clip_labels: Sequence[dict[str, Any]]
+    annotation_id: IntArray | None = None
+    author_id: IntArray | None = None
+    segments: SegmentColumns | None = None
 
 
 @dataclass(frozen=True)
 class ReportSettings:
     events: EventSettings = field(default_factory=EventSettings)
     disputed_limit: int = DISPUTED_LIMIT
+    min_iou: float = DEFAULT_MIN_IOU  # segment consensus: clusters by at least this IoU
 
 
 def _num(x: float | np.floating[Any]) -> float | None:
@@ -129,16 +142,9 @@ def build_report(
     rater_of_row = rater_of_row.astype(np.int64)
     n_items, n_raters = len(item_ids), len(annotator_ids)
 
-    truth_rows: dict[int, dict[str, Any]] = {}
-    if truth is not None:
-        for item_id, labels in zip(truth.item_id.tolist(), truth.clip_labels, strict=True):
-            truth_rows[item_id] = labels
-    truth_items = [i for i, item_id in enumerate(item_ids.tolist()) if item_id in truth_rows]
-    truth_list = [truth_rows[int(item_ids[i])] for i in truth_items]
-    truth_index = np.array(truth_items, dtype=np.int64)
-
+    reviewed = _truth_rows(annotations, truth, item_ids, unit_of_row)
     pairs = metrics.rater_pairs(unit_of_row, rater_of_row)
-    clip = _Clip(unit_of_row, rater_of_row, n_items, n_raters, pairs, truth_index, truth_list)
+    clip = _Clip(unit_of_row, rater_of_row, n_items, n_raters, pairs, reviewed)
     clip_groups = [
         (_multi_group if group.choice == "multi" else _single_group)(
             annotations.clip_labels, group, clip
@@ -164,6 +170,7 @@ def build_report(
             agreement_vs_others=others.percent_agreement,
             kappa_vs_consensus=consensus.cohen_kappa,
             agreement_vs_consensus=consensus.percent_agreement,
+            judgements_vs_consensus=consensus.n,
             kappa_vs_truth=vs_truth.cohen_kappa,
             agreement_vs_truth=vs_truth.percent_agreement,
             judgements_vs_truth=vs_truth.n,
@@ -178,9 +185,9 @@ def build_report(
         # the groups.
         item_clip_disagreement = _nanmean_rows(np.vstack(clip.item_parts))
 
-    seg_section, item_seg_disagreement, seg_pairwise = _segments_section(
+    seg_section, item_seg_disagreement, seg_pairwise, seg_versus = _segments_section(
         annotations, segments, segment_labels, unit_of_row, rater_of_row, n_items, n_raters,
-        settings.events, pairs,
+        settings, pairs, reviewed, truth,
     )  # fmt: skip
     if seg_pairwise is not None:
         per_annotator.update(
@@ -193,6 +200,14 @@ def build_report(
                 "matrix": _matrix(seg_pairwise.f1_matrix()),
                 "shared_items": shared_items,
             }
+    for name, figures in seg_versus.items():
+        per_annotator.update(
+            {
+                f"segment_f1_vs_{name}": figures.f1,
+                f"segment_iou_vs_{name}": figures.iou,
+                f"segment_events_vs_{name}": figures.events,
+            }
+        )
 
     # Per item: the mean of its clip and its segment disagreement, where each exists.
     score = _nanmean_rows(np.vstack([item_clip_disagreement, item_seg_disagreement]))
@@ -204,6 +219,8 @@ def build_report(
 
     annotators = _annotator_rows(annotations, annotator_ids, rater_of_row, per_annotator,
                                  usernames)  # fmt: skip
+    for r, row in enumerate(annotators):
+        row["labels"] = _label_rows(r, clip.label_versus, segment_labels, seg_versus)
     return {
         "version": REPORT_VERSION,
         "settings": {"events": asdict(settings.events)},
@@ -212,7 +229,7 @@ def build_report(
             "items": n_items,
             "items_with_overlap": int((raters_per_item >= 2).sum()),
             "annotators": n_raters,
-            "reviewed_truth_items": len(truth_items),
+            "reviewed_truth_items": reviewed.items,
         },
         "annotators": annotators,
         "clip_groups": clip_groups,
@@ -274,12 +291,108 @@ class _Clip:
     n_items: int
     n_raters: int
     pairs: metrics.RaterPairs
-    truth_index: IntArray  # items with reviewed truth
-    truth_list: Sequence[dict[str, Any]]
+    truth: _Truth
     pair_parts: list[metrics.PairStats] = field(default_factory=list)
     consensus_parts: list[metrics.VersusStats] = field(default_factory=list)
     truth_parts: list[metrics.VersusStats] = field(default_factory=list)
     item_parts: list[FloatArray] = field(default_factory=list)  # per group, item disagreement
+    # Per (group, label): each annotator against the consensus and the truth, present or not.
+    label_versus: list[_LabelVersus] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _LabelVersus:
+    group: str
+    label: str
+    consensus: metrics.RaterVersus
+    truth: metrics.RaterVersus
+
+
+@dataclass(frozen=True)
+class _Truth:
+    """Reviewed truth as rows, and which annotation rows are compared with which truth row.
+
+    An item's truth is its reference annotation (a reviewer's correction) or, without one,
+    its annotations accepted in review. Nobody is compared with truth that is their own work.
+    """
+
+    unit: IntArray  # item index per truth row
+    labels: Sequence[dict[str, Any]]
+    row: IntArray  # annotation row of an accepted annotation; -1 for a reference
+    reference: IntArray  # index into TruthColumns of a reference; -1 for an accepted row
+    cmp_row: IntArray  # per comparison: the annotation row
+    cmp_truth: IntArray  # per comparison: the truth row
+    items: int  # items with reviewed truth
+
+
+def _truth_rows(
+    annotations: AnnotationColumns,
+    truth: TruthColumns | None,
+    item_ids: IntArray,
+    unit_of_row: IntArray,
+) -> _Truth:
+    empty = np.zeros(0, dtype=np.int64)
+    ref_index, ref_unit = empty, empty
+    if truth is not None and len(truth.item_id) and len(item_ids):
+        pos = np.clip(np.searchsorted(item_ids, truth.item_id), 0, len(item_ids) - 1)
+        ref_index = np.flatnonzero(item_ids[pos] == truth.item_id).astype(np.int64)
+        ref_unit = pos[ref_index].astype(np.int64)
+    has_reference = np.zeros(len(item_ids), dtype=bool)
+    has_reference[ref_unit] = True
+    accepted = (
+        np.zeros(len(unit_of_row), dtype=bool)
+        if annotations.accepted is None
+        else np.asarray(annotations.accepted, dtype=bool)
+    )
+    acc_rows = np.flatnonzero(accepted & ~has_reference[unit_of_row]).astype(np.int64)
+    if truth is not None and truth.author_id is not None:
+        ref_author = truth.author_id[ref_index]
+    else:
+        ref_author = np.full(len(ref_index), -1, dtype=np.int64)
+    unit = np.concatenate([ref_unit, unit_of_row[acc_rows]]).astype(np.int64)
+    author = np.concatenate([ref_author, annotations.annotator_id[acc_rows]]).astype(np.int64)
+    labels = [truth.clip_labels[i] for i in ref_index.tolist()] if truth is not None else []
+    labels += [annotations.clip_labels[r] for r in acc_rows.tolist()]
+    ri, tj = metrics.equi_join(unit_of_row, unit)
+    own = annotations.annotator_id[ri] == author[tj]
+    return _Truth(
+        unit=unit,
+        labels=labels,
+        row=np.concatenate([np.full(len(ref_index), -1, dtype=np.int64), acc_rows]),
+        reference=np.concatenate([ref_index, np.full(len(acc_rows), -1, dtype=np.int64)]),
+        cmp_row=ri[~own],
+        cmp_truth=tj[~own],
+        items=len(np.unique(unit)),
+    )
+
+
+def _loo_single(
+    code_row: IntArray, ok: np.ndarray, counts: IntArray, c: _Clip
+) -> tuple[IntArray, IntArray]:
+    """Rows compared with the majority of the item's other annotators, and that majority's code
+    (single choice: a tie among the others, or fewer than two of them, gives no consensus)."""
+    idx = np.flatnonzero(ok)
+    k = counts.shape[1]
+    vote_code = np.full(len(idx), -1, dtype=np.int64)
+    usable = np.zeros(len(idx), dtype=bool)
+    step = max(1, _LOO_CHUNK_CELLS // max(k, 1))
+    for start in range(0, len(idx), step):
+        rows = idx[start : start + step]
+        others = counts[c.unit[rows]]
+        others[np.arange(len(rows)), code_row[rows]] -= 1
+        vote = metrics.majority_vote(others)
+        vote_code[start : start + len(rows)] = vote.code
+        usable[start : start + len(rows)] = (vote.raters >= 2) & ~vote.tied
+    return idx[usable], vote_code[usable]
+
+
+def _binary_versus(
+    c: _Clip, rows: IntArray, mine: np.ndarray, theirs: np.ndarray
+) -> metrics.RaterVersus:
+    """Present / absent of one label: each annotator's rows against the reference's."""
+    return metrics.versus_stats(
+        c.rater[rows], mine.astype(np.int64), theirs.astype(np.int64), c.n_raters, 2
+    ).result()
 
 
 def _add_versus(parts: list[metrics.VersusStats]) -> metrics.VersusStats:
@@ -308,17 +421,29 @@ def _single_group(rows: Sequence[dict[str, Any]], group: GroupSpec, c: _Clip) ->
 
     vote = metrics.majority_vote(counts)
     judged = counts.sum(axis=1)
-    use = ok & ~vote.tied[c.unit] & (judged[c.unit] >= 2)
+    # Each annotator against the majority of the others, and against reviewed truth.
+    loo_rows, loo_code = _loo_single(code_row, ok, counts, c)
     c.consensus_parts.append(
-        metrics.versus_stats(c.rater[use], code_row[use], vote.code[c.unit[use]], c.n_raters, k)
+        metrics.versus_stats(c.rater[loo_rows], code_row[loo_rows], loo_code, c.n_raters, k)
     )
-    truth = np.full(c.n_items, -1, dtype=np.int64)
-    t_pick, t_code = _codes_single(c.truth_list, group)
-    truth[c.truth_index[t_pick]] = t_code
-    use = ok & (truth[c.unit] >= 0)
+    truth_code = np.full(len(c.truth.unit), -1, dtype=np.int64)
+    t_pick, t_code = _codes_single(c.truth.labels, group)
+    truth_code[t_pick] = t_code
+    cr, ct = c.truth.cmp_row, c.truth.cmp_truth
+    use = (code_row[cr] >= 0) & (truth_code[ct] >= 0)
+    t_rows, t_theirs = cr[use], truth_code[ct[use]]
     c.truth_parts.append(
-        metrics.versus_stats(c.rater[use], code_row[use], truth[c.unit[use]], c.n_raters, k)
+        metrics.versus_stats(c.rater[t_rows], code_row[t_rows], t_theirs, c.n_raters, k)
     )
+    for i, label in enumerate(group.labels):
+        c.label_versus.append(
+            _LabelVersus(
+                group.name,
+                label,
+                _binary_versus(c, loo_rows, code_row[loo_rows] == i, loo_code == i),
+                _binary_versus(c, t_rows, code_row[t_rows] == i, t_theirs == i),
+            )
+        )
     c.item_parts.append(1.0 - metrics.unit_agreement(counts))
 
     out: dict[str, Any] = {"name": group.name, "choice": group.choice, **_summary(counts, stats)}
@@ -349,11 +474,9 @@ def _multi_group(rows: Sequence[dict[str, Any]], group: GroupSpec, c: _Clip) -> 
     presence = _presence_multi(rows, group)
     judged = np.bincount(c.unit, minlength=c.n_items).astype(np.int64)
     p = c.pairs
-    has_truth = np.zeros(c.n_items, dtype=bool)
-    has_truth[c.truth_index] = True
-    truth = np.zeros((c.n_items, n_l), dtype=np.int64)
-    if len(c.truth_index):
-        truth[c.truth_index] = _presence_multi(c.truth_list, group).astype(np.int64)
+    truth = _presence_multi(c.truth.labels, group).astype(np.int64)
+    cr, ct = c.truth.cmp_row, c.truth.cmp_truth
+    others_n = judged[c.unit] - 1
     labels: list[dict[str, Any]] = []
     label_counts: list[IntArray] = []
     label_stats: list[metrics.PairStats] = []
@@ -369,16 +492,16 @@ def _multi_group(rows: Sequence[dict[str, Any]], group: GroupSpec, c: _Clip) -> 
         )
         label_counts.append(counts)
         label_stats.append(stats)
-        tied = (2 * counts[:, 1] == judged) & (judged > 0)
-        winner = (2 * counts[:, 1] > judged).astype(np.int64)
-        use = ~tied[c.unit] & (judged[c.unit] >= 2)
-        consensus.append(
-            metrics.versus_stats(c.rater[use], code_row[use], winner[c.unit[use]], c.n_raters, 2)
-        )
-        use = has_truth[c.unit]
-        vs_truth.append(
-            metrics.versus_stats(c.rater[use], code_row[use], truth[c.unit[use], i], c.n_raters, 2)
-        )
+        # The others' vote on this label: present when more than half of them chose it.
+        others_votes = counts[c.unit, 1] - code_row
+        use = (others_n >= 2) & (2 * others_votes != others_n)
+        winner = (2 * others_votes[use] > others_n[use]).astype(np.int64)
+        loo = metrics.versus_stats(c.rater[use], code_row[use], winner, c.n_raters, 2)
+        consensus.append(loo)
+        theirs = truth[ct, i] if len(truth) else np.zeros(0, dtype=np.int64)
+        against_truth = metrics.versus_stats(c.rater[cr], code_row[cr], theirs, c.n_raters, 2)
+        vs_truth.append(against_truth)
+        c.label_versus.append(_LabelVersus(group.name, label, loo.result(), against_truth.result()))
         # A label nobody chose on an item says nothing about disagreement there.
         dis = 1.0 - metrics.unit_agreement(counts)
         dis[counts[:, 1] == 0] = np.nan
@@ -422,19 +545,22 @@ def _segments_section(
     rater_of_row: IntArray,
     n_items: int,
     n_raters: int,
-    settings: EventSettings,
+    report_settings: ReportSettings,
     pairs: metrics.RaterPairs,
-) -> tuple[dict[str, Any] | None, FloatArray, metrics.SegmentPairwise | None]:
+    reviewed: _Truth,
+    truth: TruthColumns | None,
+) -> tuple[
+    dict[str, Any] | None,
+    FloatArray,
+    metrics.SegmentPairwise | None,
+    dict[str, versus.SegmentVersus],
+]:
     nothing = np.full(n_items, np.nan)
     if not segment_labels or len(segments.annotation_id) == 0:
-        return None, nothing, None
+        return None, nothing, None, {}
+    settings = report_settings.events
     label_index = {label: i for i, label in enumerate(segment_labels)}
-    codes = np.array([label_index.get(lab, -1) for lab in segments.label], dtype=np.int64)
-    by_id = np.argsort(annotations.annotation_id, kind="stable")
-    position = np.searchsorted(annotations.annotation_id[by_id], segments.annotation_id)
-    row_of = by_id[np.clip(position, 0, max(len(by_id) - 1, 0))]
-    known = (codes >= 0) & (annotations.annotation_id[row_of] == segments.annotation_id)
-    row_of, codes = row_of[known], codes[known]
+    row_of, codes, known = _segment_rows(annotations.annotation_id, segments, label_index)
     segs = Segments(
         unit_of_row[row_of],
         rater_of_row[row_of],
@@ -468,7 +594,83 @@ def _segments_section(
     m = np.bincount(result.pair_unit, weights=result.pair_matches, minlength=n_items)
     n = np.bincount(result.pair_unit, weights=result.pair_events, minlength=n_items)
     disagreement = 1.0 - metrics._ratios(2 * m, n)
-    return section, disagreement, result
+
+    own = versus.SegmentRows(row_of, codes, segments.start_s[known], segments.end_s[known])
+    n_labels = len(segment_labels)
+    # Against the merged consensus segments of the others.
+    loo_rows, _ = versus.loo_groups(unit_of_row)
+    consensus = versus.loo_segment_consensus(
+        own, unit_of_row, rater_of_row, min_iou=report_settings.min_iou
+    )
+    consensus = versus.SegmentRows(
+        np.searchsorted(loo_rows, consensus.row).astype(np.int64),
+        consensus.label,
+        consensus.start_s,
+        consensus.end_s,
+    )
+    against = versus.segments_versus(
+        loo_rows, consensus, own, rater_of_row, n_raters, n_labels, settings
+    )
+    figures = {"consensus": versus.segment_versus_figures(against, n_raters)}
+    # Against reviewed truth: the reference's segments, or an accepted annotation's.
+    if len(reviewed.cmp_row):
+        truth_segments = _truth_segments(own, reviewed, truth, label_index)
+        t_seg, cmp = metrics.equi_join(truth_segments.row, reviewed.cmp_truth)
+        reference = versus.SegmentRows(
+            cmp,
+            truth_segments.label[t_seg],
+            truth_segments.start_s[t_seg],
+            truth_segments.end_s[t_seg],
+        )
+        against = versus.segments_versus(
+            reviewed.cmp_row, reference, own, rater_of_row, n_raters, n_labels, settings
+        )
+        figures["truth"] = versus.segment_versus_figures(against, n_raters)
+    return section, disagreement, result, figures
+
+
+def _segment_rows(
+    annotation_id: IntArray, segments: SegmentColumns, label_index: dict[str, int]
+) -> tuple[IntArray, IntArray, np.ndarray]:
+    """The row of each segment's annotation in ``annotation_id`` and its label code; segments
+    of unknown labels or annotations are dropped (``known`` says which were kept)."""
+    codes = np.array([label_index.get(lab, -1) for lab in segments.label], dtype=np.int64)
+    by_id = np.argsort(annotation_id, kind="stable")
+    position = np.searchsorted(annotation_id[by_id], segments.annotation_id)
+    row_of = by_id[np.clip(position, 0, max(len(by_id) - 1, 0))]
+    if len(by_id):
+        known = (codes >= 0) & (annotation_id[row_of] == segments.annotation_id)
+    else:
+        known = np.zeros(len(codes), dtype=bool)
+    return row_of[known].astype(np.int64), codes[known], known
+
+
+def _truth_segments(
+    own: versus.SegmentRows,
+    reviewed: _Truth,
+    truth: TruthColumns | None,
+    label_index: dict[str, int],
+) -> versus.SegmentRows:
+    """Segments of every truth row, ``row`` being the truth row: an accepted annotation's own
+    segments, or the reference's."""
+    accepted = np.flatnonzero(reviewed.row >= 0)
+    seg_i, t_j = metrics.equi_join(own.row, reviewed.row[accepted])
+    rows = [accepted[t_j]]
+    labels, starts, ends = [own.label[seg_i]], [own.start_s[seg_i]], [own.end_s[seg_i]]
+    references = np.flatnonzero(reviewed.reference >= 0)
+    if truth is not None and truth.segments is not None and truth.annotation_id is not None:
+        ids = truth.annotation_id[reviewed.reference[references]]
+        ref_row, codes, known = _segment_rows(ids, truth.segments, label_index)
+        rows.append(references[ref_row])
+        labels.append(codes)
+        starts.append(truth.segments.start_s[known])
+        ends.append(truth.segments.end_s[known])
+    return versus.SegmentRows(
+        np.concatenate(rows).astype(np.int64),
+        np.concatenate(labels).astype(np.int64),
+        np.concatenate(starts).astype(np.float64),
+        np.concatenate(ends).astype(np.float64),
+    )
 
 
 def _disputed(
@@ -518,6 +720,34 @@ def _annotator_rows(
         }
         for key, values in per_annotator.items():
             value = values[r]
-            row[key] = int(value) if key.startswith("judgements") else _num(value)
+            counted = key.startswith(("judgements", "segment_events"))
+            row[key] = int(value) if counted else _num(value)
+        rows.append(row)
+    return rows
+
+
+def _label_rows(
+    r: int,
+    clip: Sequence[_LabelVersus],
+    segment_labels: Sequence[str],
+    segments: dict[str, versus.SegmentVersus],
+) -> list[dict[str, Any]]:
+    """Annotator ``r`` per label: clip labels (present or not) with kappa and agreement against
+    the others' consensus and reviewed truth; segment labels with event F1 and time IoU."""
+    rows: list[dict[str, Any]] = []
+    for lv in clip:
+        row: dict[str, Any] = {"kind": "clip", "group": lv.group, "label": lv.label}
+        for name, result in (("consensus", lv.consensus), ("truth", lv.truth)):
+            row[f"kappa_vs_{name}"] = _num(result.cohen_kappa[r])
+            row[f"agreement_vs_{name}"] = _num(result.percent_agreement[r])
+            row[f"judgements_vs_{name}"] = int(result.n[r])
+        rows.append(row)
+    for i, label in enumerate(segment_labels if segments else ()):
+        row = {"kind": "segment", "group": None, "label": label}
+        for name in ("consensus", "truth"):
+            figures = segments.get(name)
+            row[f"f1_vs_{name}"] = _num(figures.f1_label[r, i]) if figures else None
+            row[f"iou_vs_{name}"] = _num(figures.iou_label[r, i]) if figures else None
+            row[f"events_vs_{name}"] = int(figures.events_label[r, i]) if figures else 0
         rows.append(row)
     return rows

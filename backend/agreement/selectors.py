@@ -77,23 +77,35 @@ class ProjectWork:
     usernames: dict[int, str]
 
 
+def _segment_columns(rows: list[tuple[Any, ...]]) -> SegmentColumns:
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
+    return SegmentColumns(
+        annotation_id=np.array(columns[0], dtype=np.int64),
+        label=list(columns[1]),
+        start_s=np.array(columns[2], dtype=np.float64),
+        end_s=np.array(columns[3], dtype=np.float64),
+    )
+
+
 def project_work(*, project_id: int) -> ProjectWork:
-    """Every submitted annotation of the project and its segments, as columns (four queries)."""
+    """Every submitted annotation of the project and its segments, and the reviewers'
+    reference annotations with theirs, as columns (five queries)."""
     # The labels come as JSON text and are parsed in one json.loads: per-row decoding by the
     # JSONField was most of the time of this load on large projects.
     rows = list(
         Annotation.objects.filter(_submitted(project_id))
         .order_by("id")
         .annotate(labels_json=Cast("clip_labels", TextField()))
-        .values_list("id", "item_id", "annotator_id", "lead_time_s", "labels_json")
+        .values_list("id", "item_id", "annotator_id", "lead_time_s", "labels_json", "review_state")
     )
-    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), (), ()]
     annotations = AnnotationColumns(
         annotation_id=np.array(columns[0], dtype=np.int64),
         item_id=np.array(columns[1], dtype=np.int64),
         annotator_id=np.array(columns[2], dtype=np.int64),
         lead_time_s=np.array(columns[3], dtype=np.float64),
         clip_labels=json.loads("[" + ",".join(t or "{}" for t in columns[4]) + "]"),
+        accepted=np.array(columns[5], dtype=object) == Annotation.ReviewState.ACCEPTED,
     )
     seg_rows = list(
         Segment.objects.filter(
@@ -104,21 +116,30 @@ def project_work(*, project_id: int) -> ProjectWork:
         .order_by()
         .values_list("annotation_id", "label", "start_s", "end_s")
     )
-    seg_columns = list(zip(*seg_rows, strict=True)) if seg_rows else [(), (), (), ()]
-    segments = SegmentColumns(
-        annotation_id=np.array(seg_columns[0], dtype=np.int64),
-        label=list(seg_columns[1]),
-        start_s=np.array(seg_columns[2], dtype=np.float64),
-        end_s=np.array(seg_columns[3], dtype=np.float64),
-    )
+    segments = _segment_columns(seg_rows)
     truth_rows = list(
         Annotation.objects.filter(item__project_id=project_id, is_reference=True)
         .exclude(state=Annotation.State.SKIPPED)
-        .values_list("item_id", "clip_labels")
+        .values_list("id", "item_id", "annotator_id", "clip_labels")
     )
+    truth_ids = [r[0] for r in truth_rows]
     truth = TruthColumns(
-        item_id=np.array([r[0] for r in truth_rows], dtype=np.int64),
-        clip_labels=[r[1] for r in truth_rows],
+        item_id=np.array([r[1] for r in truth_rows], dtype=np.int64),
+        clip_labels=[r[3] or {} for r in truth_rows],
+        annotation_id=np.array(truth_ids, dtype=np.int64),
+        author_id=np.array([r[2] for r in truth_rows], dtype=np.int64),
+        segments=_segment_columns(
+            list(
+                Segment.objects.filter(
+                    annotation__item__project_id=project_id, annotation__is_reference=True
+                )
+                .exclude(annotation__state=Annotation.State.SKIPPED)
+                .order_by()
+                .values_list("annotation_id", "label", "start_s", "end_s")
+            )
+            if truth_ids
+            else []
+        ),
     )
     annotator_ids = set(np.unique(annotations.annotator_id).tolist())
     usernames = dict(User.objects.filter(pk__in=annotator_ids).values_list("id", "username"))

@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 
 from backend.agreement.models import AgreementReport
-from backend.agreement.selectors import consensus_for_items
+from backend.agreement.selectors import consensus_for_items, project_work
 from backend.agreement.services import agreement_refresh, agreement_report_view
+from backend.annotations.models import Annotation
 from tests.factories import AudioItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +183,51 @@ def test_segment_collars_come_from_settings(project, items, team, submit, settin
     assert report is not None
     assert report.report["segments"]["f1"] == 1.0
     assert report.report["settings"]["events"]["onset_collar_s"] == 0.5
+
+
+def test_each_annotator_is_compared_with_the_others_consensus_and_accepted_work(
+    project, labelled, team, submit, django_assert_num_queries
+):
+    # given ann1's work on item 4 accepted in review, and a reference by a reviewer on item 0
+    # with one dog that matches ann0's and ann1's
+    Annotation.objects.filter(item=labelled[4], annotator=team[1]).update(review_state="accepted")
+    reviewer = UserFactory()
+    submit(labelled[0], reviewer, {"scene": ["park"]}, [("dog", 1.1, 2.1)], is_reference=True)
+    with django_assert_num_queries(5):
+        work = project_work(project_id=project.pk)
+    assert work.annotations.accepted.sum() == 1
+    assert work.truth.segments is not None
+    assert len(work.truth.segments.label) == 1
+    # when the report is computed
+    report = agreement_refresh(project_id=project.pk, force=True)
+    assert report is not None
+    rows = {r["username"]: r for r in report.report["annotators"]}
+    # then ann2 is compared with the majority of the *others*: scene on items 0, 1, 2 (the
+    # others said park, ann2 street), 3 and 5; item 4 is left out, the others tie there; the
+    # three tags are absent for everyone on all six items
+    assert report.report["version"] == 2
+    assert rows["ann2"]["judgements_vs_consensus"] == 5 + 18
+    assert rows["ann2"]["agreement_vs_consensus"] == pytest.approx(22 / 23, abs=1e-4)
+    street = rows["ann2"]["labels"][0]
+    assert (street["kind"], street["group"], street["label"]) == ("clip", "scene", "street")
+    assert street["judgements_vs_consensus"] == 5
+    assert street["agreement_vs_consensus"] == 0.8
+    # truth: item 0's reference (park) for everyone, item 4's accepted work (ann1: park) for
+    # ann0 and ann2 but not for ann1 itself
+    assert report.report["totals"]["reviewed_truth_items"] == 2
+    scene_truth = {name: rows[name]["labels"][0]["judgements_vs_truth"] for name in rows}
+    assert scene_truth == {"ann0": 2, "ann1": 1, "ann2": 2}
+    assert rows["ann0"]["labels"][1]["agreement_vs_truth"] == 0.5  # park: item 0 yes, 4 no
+    # segments: on item 0 the dog of ann0 and ann1 is the consensus for ann2 (who drew none):
+    # F1 0; for ann0 the others (ann1's dog, ann2 nothing) have no majority segment
+    assert rows["ann2"]["segment_f1_vs_consensus"] == 0.0
+    assert rows["ann2"]["segment_events_vs_consensus"] == 1
+    assert rows["ann0"]["segment_f1_vs_consensus"] == 0.0
+    assert rows["ann0"]["segment_events_vs_consensus"] == 1
+    # against the reviewer's dog at 1.1-2.1 s both dogs match (onsets 0.1 s apart)
+    assert rows["ann0"]["segment_f1_vs_truth"] == 1.0
+    assert rows["ann1"]["segment_iou_vs_truth"] == pytest.approx(0.9 / 1.1, abs=1e-4)
+    assert rows["ann2"]["segment_f1_vs_truth"] == 0.0
+    dog = next(e for e in rows["ann0"]["labels"] if e["kind"] == "segment" and e["label"] == "dog")
+    assert dog["f1_vs_truth"] == 1.0
+    assert dog["events_vs_truth"] == 2
