@@ -56,6 +56,11 @@ def rows(item: ItemRecord, *, model_names: Mapping[int, str]) -> Iterator[list[A
             ]  # fmt: skip
 
 
+def header_line() -> str:
+    """The first line ``write`` writes (for writers that write the rows themselves)."""
+    return ",".join(COLUMNS) + "\n"
+
+
 def write(out: TextIO, items: Iterable[ItemRecord], *, model_names: Mapping[int, str]) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
