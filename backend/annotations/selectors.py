@@ -210,6 +210,23 @@ def review_queue(*, access: ProjectAccess, user: User) -> QuerySet[Annotation]:
     return _with_related(qs)
 
 
+def review_list(
+    *, access: ProjectAccess, user: User, review_state: str = Annotation.ReviewState.PENDING
+) -> QuerySet[Annotation]:
+    """Annotations of a project by review state, for the reviewers' page: ``pending`` is the
+    review queue itself (``review_queue``); ``accepted`` and ``corrected`` are submitted work
+    already reviewed; ``rejected`` is work back with its annotator (a draft until resubmitted).
+    """
+    if review_state == Annotation.ReviewState.PENDING:
+        return review_queue(access=access, user=user)
+    qs = Annotation.objects.filter(
+        item__project=access.project, is_reference=False, review_state=review_state
+    )
+    if review_state != Annotation.ReviewState.REJECTED:
+        qs = qs.filter(state=Annotation.State.SUBMITTED)
+    return _with_related(qs)
+
+
 def annotations_with_label(qs: QuerySet[Annotation], *, label: str) -> QuerySet[Annotation]:
     """Those of ``qs`` with a segment or a clip label called ``label``."""
     return qs.annotate(clip_labels_text=Cast("clip_labels", TextField())).filter(_has_label(label))

@@ -210,6 +210,7 @@ def project_dashboard_page(request: HttpRequest, project_id: int) -> HttpRespons
         {**row, **{k: v for k, v in figures.get(row["annotator_id"], {}).items() if k not in row}}
         for row in annotator_activity(project=project)
     ]
+    people_labels = [row for row in people if row.get("labels")]
     for row in people:
         # Throughput per hour of active labelling (the annotator's own lead time).
         hours = (row.get("total_lead_time_s") or 0) / 3600
@@ -242,6 +243,7 @@ def project_dashboard_page(request: HttpRequest, project_id: int) -> HttpRespons
             "day_ticks": day_ticks,
             "days": DAYS,
             "people": people,
+            "people_labels": people_labels,
             "groups": groups,
             "segments": segments,
             "segment_bars": segment_bars,

@@ -2,6 +2,7 @@ from django.urls import path
 
 from backend.web.dashboard import project_dashboard_page
 from backend.web.dataio import dataio_export_view, dataio_import_view
+from backend.web.review import review_queue_page, review_verdict_view
 from backend.web.training import training_cancel_view, training_start_view
 from backend.web.views import (
     item_annotate_page,
@@ -16,6 +17,12 @@ urlpatterns = [
     path("projects/<int:project_id>/", project_page, name="web-project"),
     path("projects/<int:project_id>/annotate/", project_annotate_page, name="web-project-annotate"),
     path("projects/<int:project_id>/dashboard/", project_dashboard_page, name="web-dashboard"),
+    path("projects/<int:project_id>/review/", review_queue_page, name="web-review-queue"),
+    path(
+        "projects/<int:project_id>/review/<int:annotation_id>/",
+        review_verdict_view,
+        name="web-review-verdict",
+    ),
     path(
         "projects/<int:project_id>/training/start/",
         training_start_view,

@@ -59,3 +59,24 @@ def test_empty_project_dashboard_renders(manager, project):
     response = _client(manager).get(f"/projects/{project.pk}/dashboard/")
     assert response.status_code == 200
     assert "No agreement figures yet" in response.content.decode()
+
+
+def test_annotator_table_compares_each_person_with_the_others_consensus(manager, project,
+                                                                       labelled):  # fmt: skip
+    agreement_refresh(project_id=project.pk)
+    html = _client(manager).get(f"/projects/{project.pk}/dashboard/").content.decode()
+    # ann2 against the others' majority: scene on item 0 (park, agreed) and item 1 (the
+    # others' park against its street; item 2's others tie), and the three tags on all three
+    # items (agreed): 10 of 11; everyone's dog matches the others' merged dog
+    ann2 = html.split('data-username="ann2"')[1].split("</tr>")[0]
+
+    def cell(testid: str) -> str:
+        return ann2.split(f'data-testid="{testid}"')[1].split(">", 1)[1].split("</td>")[0]
+
+    assert cell("agreement-vs-consensus") == "91 %"
+    assert cell("segment-f1-vs-consensus") == "1.00"
+    assert cell("agreement-vs-truth") == "\u2013"  # nothing reviewed yet
+    # per label, one breakdown per annotator
+    assert html.count('data-testid="annotator-labels"') == 3
+    assert 'data-label="scene:park"' in html
+    assert 'data-label="segment:dog"' in html
