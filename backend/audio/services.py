@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
+import psycopg
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -546,6 +547,11 @@ class RegisteredRef:
     external_id: str | None = None  # defaults to path when None
     original_name: str = ""  # defaults to the path's basename
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The queue's counters of a new item, for a caller that creates its annotations in the
+    # same transaction (an import): set in the INSERT instead of a later UPDATE of every row.
+    # An existing item's counters are left alone.
+    active_annotations: int = 0
+    submitted_annotations: int = 0
 
 
 @dataclass(frozen=True)
@@ -565,6 +571,8 @@ class _CleanRef:
     external_id: str
     original_name: str
     metadata: dict[str, Any]
+    active_annotations: int
+    submitted_annotations: int
 
 
 def _clean_ref(index: int, ref: RegisteredRef) -> _CleanRef:
@@ -581,11 +589,28 @@ def _clean_ref(index: int, ref: RegisteredRef) -> _CleanRef:
             message = f"{name} must be 1 to {limit} characters"
             raise ValidationFailed(message, fields={f"refs.{index}.{name}": [message]})
     name = (ref.original_name or path.rsplit("/", 1)[-1])[:500]
-    return _CleanRef(path, external_id, name, ref.metadata)
+    return _CleanRef(
+        path, external_id, name, ref.metadata, ref.active_annotations, ref.submitted_annotations
+    )
 
 
 # Columns that differ per registered row; every other column gets its model default.
-_REGISTER_VARYING = ("storage_key", "original_name", "external_id", "metadata")
+_REGISTER_VARYING = (
+    "storage_key",
+    "original_name",
+    "external_id",
+    "metadata",
+    "active_annotations",
+    "submitted_annotations",
+)
+
+
+def _bound_cursor(connection: Any) -> psycopg.Cursor[Any]:
+    """A psycopg cursor on Django's connection (same transaction) that sends parameters
+    apart from the SQL. Django's cursors quote every value into the statement's text, which
+    for arrays of thousands of strings costs ten times the query; ``%b`` sends them binary."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
 
 
 def _insert_ignoring_conflicts(
@@ -596,7 +621,7 @@ def _insert_ignoring_conflicts(
 
     bulk_create builds a model instance per row and compiles SQL per batch, which costs
     several times the insert itself at 10,000 rows. Postgres gets one statement per call,
-    the varying columns as arrays through ``unnest`` (one parse, one plan); SQLite, in
+    the varying columns as binary arrays through ``unnest`` (one parse, one plan); SQLite, in
     process, an ``executemany``. The column list comes from the model, with each field's
     default and database preparation, so new fields with defaults need no change here.
     """
@@ -604,6 +629,7 @@ def _insert_ignoring_conflicts(
     now = timezone.now()
     columns: list[str] = []
     constants: list[Any] = []
+    casts: list[str] = []
     by_name = {f.attname: f for f in AudioItem._meta.concrete_fields}
     for f in by_name.values():
         if f.primary_key or f.attname in _REGISTER_VARYING:
@@ -616,35 +642,48 @@ def _insert_ignoring_conflicts(
             value = f.get_default()
         columns.append(cast(str, f.column))
         constants.append(f.get_db_prep_save(value, connection))
+        casts.append(cast(str, f.cast_db_type(connection)))
     columns += [cast(str, by_name[name].column) for name in _REGISTER_VARYING]
     encoder = cast(Any, by_name["metadata"]).encoder
     quote = connection.ops.quote_name
     # Only names from the model's own metadata are interpolated; every value is a parameter.
     head = f"INSERT INTO {quote(AudioItem._meta.db_table)} ({', '.join(quote(c) for c in columns)})"
     metadata = [json.dumps(ref.metadata, cls=encoder) for ref in refs]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        # Typed parameters: a bare NULL in a SELECT list would be text, not the column's type.
+        typed = ", ".join(f"%s::{db_type}" for db_type in casts)
+        with _bound_cursor(connection) as cursor:
             cursor.execute(
-                f"{head} SELECT {', '.join(['%s'] * len(constants))}, u.k, u.n, u.e, u.m::jsonb "  # noqa: S608
-                "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS u(k, n, e, m) "
-                "ON CONFLICT DO NOTHING RETURNING external_id, id",
+                f"{head} SELECT {typed}, u.k, u.n, u.e, u.m::jsonb, u.a, u.s "  # noqa: S608
+                "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::int[])"
+                " AS u(k, n, e, m, a, s) ON CONFLICT DO NOTHING RETURNING external_id, id",
                 [
                     *constants,
                     [ref.path for ref in refs],
                     [ref.original_name for ref in refs],
                     [ref.external_id for ref in refs],
                     metadata,
+                    [ref.active_annotations for ref in refs],
+                    [ref.submitted_annotations for ref in refs],
                 ],
             )
             return dict(cursor.fetchall())
-        else:
-            cursor.executemany(
-                f"{head} VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING",
-                [
-                    (*constants, ref.path, ref.original_name, ref.external_id, meta)
-                    for ref, meta in zip(refs, metadata, strict=True)
-                ],
-            )
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"{head} VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING",
+            [
+                (
+                    *constants,
+                    ref.path,
+                    ref.original_name,
+                    ref.external_id,
+                    meta,
+                    ref.active_annotations,
+                    ref.submitted_annotations,
+                )
+                for ref, meta in zip(refs, metadata, strict=True)
+            ],
+        )
     return None
 
 
@@ -659,10 +698,10 @@ def _existing_item_ids(
         return {}
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(AudioItem._meta.db_table)
-        with connection.cursor() as cursor:
+        with _bound_cursor(connection) as cursor:
             cursor.execute(
                 f"SELECT external_id, id FROM {table} "  # noqa: S608
-                "WHERE project_id = %s AND external_id = ANY(%s::text[])",
+                "WHERE project_id = %s AND external_id = ANY(%b::text[])",
                 [project.pk, external_ids],
             )
             return dict(cursor.fetchall())
