@@ -122,23 +122,39 @@ def loo_segment_consensus(
     out_start.append(start[apart])
     out_end.append(end[apart])
     out_support.append(np.ones(len(apart), dtype=np.int64))
-    # Longer runs: the greedy clustering itself.
-    for r in np.flatnonzero(size > 2).tolist():
-        lo, hi = int(first[r]), int(first[r]) + int(size[r])
+    # Longer runs: the greedy clustering itself (plain lists: thousands of tiny runs).
+    long_runs = np.flatnonzero(size > 2)
+    members = np.concatenate(
+        [np.arange(first[r], first[r] + size[r]) for r in long_runs.tolist()] or [np.zeros(0)]
+    ).astype(np.int64)
+    m_start, m_end = start[members].tolist(), end[members].tolist()
+    m_author = author[members].tolist()
+    fb_group: list[int] = []
+    fb_label: list[int] = []
+    fb_start: list[float] = []
+    fb_end: list[float] = []
+    fb_support: list[int] = []
+    offset = 0
+    for r, n_run in zip(long_runs.tolist(), size[long_runs].tolist(), strict=True):
         by_author: dict[int, list[SegmentInput]] = {}
-        for k in range(lo, hi):
-            by_author.setdefault(int(author[k]), []).append(
-                SegmentInput("", float(start[k]), float(end[k]))
-            )
+        for k in range(offset, offset + n_run):
+            by_author.setdefault(m_author[k], []).append(SegmentInput("", m_start[k], m_end[k]))
+        offset += n_run
         clusters = segment_consensus(
             [AnnotationInput(who, {}, segments) for who, segments in by_author.items()],
             min_iou=min_iou,
         )
-        out_group.append(np.full(len(clusters), group[lo], dtype=np.int64))
-        out_label.append(np.full(len(clusters), label[lo], dtype=np.int64))
-        out_start.append(np.array([c.start_s for c in clusters], dtype=np.float64))
-        out_end.append(np.array([c.end_s for c in clusters], dtype=np.float64))
-        out_support.append(np.array([c.support for c in clusters], dtype=np.int64))
+        lo = int(first[r])
+        fb_group += [int(group[lo])] * len(clusters)
+        fb_label += [int(label[lo])] * len(clusters)
+        fb_start += [c.start_s for c in clusters]
+        fb_end += [c.end_s for c in clusters]
+        fb_support += [c.support for c in clusters]
+    out_group.append(np.array(fb_group, dtype=np.int64))
+    out_label.append(np.array(fb_label, dtype=np.int64))
+    out_start.append(np.array(fb_start, dtype=np.float64))
+    out_end.append(np.array(fb_end, dtype=np.float64))
+    out_support.append(np.array(fb_support, dtype=np.int64))
     g = np.concatenate(out_group)
     support = np.concatenate(out_support)
     majority = 2 * support > others[g]
