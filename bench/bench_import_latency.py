@@ -1,0 +1,286 @@
+"""Benchmark: annotators' next-item and submit latency while an import runs (issue 6: within
+2x of idle).
+
+    .venv/bin/python -m bench.bench_import_latency
+    .venv/bin/python -m bench.bench_import_latency --items 20000 --import-items 50000 --json o.json
+
+The whole application as deployed: a private Postgres database (``lat_db_<pid>``, dropped at
+the end), Redis db 12 as the broker, ``manage.py serve --no-ml`` (gunicorn and the default
+Celery worker). The project annotators label has ``--items`` ready items (seeded as
+``bench_api_latency`` seeds them, ``annotations_per_item=3``) and four annotators; each runs in
+its own thread, over HTTP with its token: ``GET next-item``, then ``POST submit`` of the draft
+it was given, again and again. Latencies are taken first with nothing else running (idle),
+then while a manager's import runs in the worker: ``--import-items`` items x 3 annotations of
+3 segments and a clip choice (``bench_dataio``'s native file), uploaded through
+``POST /api/projects/{id}/imports/`` into a new project of the same manager. Only requests that
+start and end while the import job is running count as "during".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.bench_api_latency import summary
+from bench.bench_dataio import _write_native
+from bench.harness import (
+    BenchError,
+    app_env,
+    django_shell,
+    free_port,
+    loadavg,
+    machine,
+    machine_lines,
+    manage,
+    postgres_database,
+    purge_redis,
+    serve,
+    table,
+    temp_var_dir,
+    write_json,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/12"
+ANNOTATORS = ("annotator", "other0", "other1", "other2")
+TOKENS_CODE = """
+import json
+from backend.users.models import User
+from backend.users.services import token_rotate
+tokens = {{n: token_rotate(user=User.objects.get(username=n)).key for n in {names!r}}}
+print({marker!r} + json.dumps(tokens))
+"""
+
+
+class Annotator(threading.Thread):
+    """Next-item, then submit the draft it served, until ``stop`` is set; records
+    (kind, start, end) of every request, perf_counter seconds."""
+
+    def __init__(
+        self, base: str, project: int, token: str, stop: threading.Event, think_s: float
+    ) -> None:
+        super().__init__(daemon=True)
+        self.base, self.project, self.stop, self.think_s = base, project, stop, think_s
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Token {token}"
+        self.samples: list[tuple[str, float, float]] = []
+        self.error: str | None = None
+
+    def _call(self, kind: str, method: str, path: str, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        resp = self.session.request(method, f"{self.base}{path}", timeout=120, **kw)
+        body = resp.content
+        self.samples.append((kind, t0, time.perf_counter()))
+        if resp.status_code != 200:
+            raise BenchError(f"{method} {path} answered {resp.status_code}: {body[:300]!r}")
+        return resp.json()
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                served = self._call("next-item", "GET", f"/api/projects/{self.project}/next-item/")
+                annotation = served.get("annotation")
+                if annotation is None:
+                    raise BenchError("the queue ran dry: raise --items")
+                self._call(
+                    "submit",
+                    "POST",
+                    f"/api/annotations/{annotation['id']}/submit/",
+                    json={"version": annotation["version"]},
+                )
+                # a person looks at the item before asking for the next one
+                self.stop.wait(self.think_s)
+        except Exception as exc:  # reported by the parent, which stops the run
+            self.error = f"{type(exc).__name__}: {exc}"
+
+
+def _run_annotators(
+    base: str, project: int, tokens: dict[str, str], args: argparse.Namespace, *, until: Any
+) -> list[tuple[str, float, float]]:
+    stop = threading.Event()
+    names = ANNOTATORS[: args.annotators]
+    threads = [Annotator(base, project, tokens[n], stop, args.think_s) for n in names]
+    for t in threads:
+        t.start()
+    try:
+        until(threads)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=180)
+    errors = [t.error for t in threads if t.error]
+    if errors:
+        raise BenchError(f"an annotator failed: {errors[0]}")
+    return [s for t in threads for s in t.samples]
+
+
+def _stats(samples: list[tuple[str, float, float]], kind: str) -> dict[str, float]:
+    return summary([(end - start) * 1000 for k, start, end in samples if k == kind])
+
+
+def _upload(base: str, token: str, path: Path) -> dict[str, Any]:
+    """A new project of the manager and its import job (queued for the worker)."""
+    auth = {"Authorization": f"Token {token}"}
+    resp = requests.post(
+        f"{base}/api/projects/", json={"name": "imported"}, headers=auth, timeout=60
+    )
+    if resp.status_code != 201:
+        raise BenchError(f"creating the import's project answered {resp.status_code}")
+    project = resp.json()["id"]
+    with path.open("rb") as fh:
+        resp = requests.post(
+            f"{base}/api/projects/{project}/imports/",
+            data={"format": "native", "options": json.dumps({"check_files": False})},
+            files={"file": (path.name, fh, "application/x-ndjson")},
+            headers=auth,
+            timeout=600,
+        )
+    if resp.status_code not in (200, 201, 202):
+        raise BenchError(f"the import upload answered {resp.status_code}: {resp.text[:300]}")
+    job: dict[str, Any] = resp.json()
+    return job
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with temp_var_dir(keep=args.keep) as var_dir:
+        purge_redis(REDIS_URL)
+        with postgres_database("lat_db") as database_url:
+            env = app_env(
+                var_dir=var_dir,
+                port=free_port(),
+                database_url=database_url,
+                broker_url=REDIS_URL,
+            )
+            manage(env, "migrate", "--noinput", "-v", "0")
+            seed_args = {"items": args.items, "mine": 0, "others_total": 0}
+            seeded = django_shell(
+                env, f"from bench.bench_api_latency import seed; seed(**{seed_args!r})"
+            )
+            tokens = django_shell(
+                env,
+                TOKENS_CODE.format(names=[*ANNOTATORS, "manager"], marker="BENCH_JSON "),
+            )
+            source = var_dir / "import.jsonl"
+            _write_native(source, args.import_items)
+            with serve(env, log_path=var_dir / "serve.log") as server:
+                result = _measure(server.base_url, seeded["project"], tokens, source, args)
+        purge_redis(REDIS_URL)
+    return {"seed": {k: v for k, v in seeded.items() if k != "annotator_token"}, **result}
+
+
+def _measure(
+    base: str, project: int, tokens: dict[str, str], source: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    # Warm every gunicorn thread and the queue's plans, untimed.
+    _run_annotators(base, project, tokens, args, until=lambda _: time.sleep(args.warmup_s))
+    load_idle = loadavg()
+    idle = _run_annotators(base, project, tokens, args, until=lambda _: time.sleep(args.idle_s))
+    manager = tokens["manager"]
+    window: dict[str, Any] = {}
+
+    def until_imported(threads: list[Annotator]) -> None:
+        job = _upload(base, manager, source)
+        auth = {"Authorization": f"Token {manager}"}
+        started = None
+        while True:
+            if any(t.error for t in threads):
+                return
+            state = requests.get(f"{base}/api/imports/{job['id']}/", headers=auth, timeout=60)
+            job = state.json()
+            now = time.perf_counter()
+            if job["state"] == "running" and started is None:
+                started = now
+            if job["state"] in ("succeeded", "failed"):
+                window.update(start=started or now, end=now, job=job, load=loadavg())
+                return
+            time.sleep(0.5)
+
+    during_all = _run_annotators(base, project, tokens, args, until=until_imported)
+    if window.get("job", {}).get("state") != "succeeded":
+        raise BenchError(f"the import did not succeed: {json.dumps(window.get('job'))[:800]}")
+    during = [s for s in during_all if s[1] >= window["start"] and s[2] <= window["end"]]
+    out: dict[str, Any] = {
+        "import_s": window["end"] - window["start"],
+        "import_job": {k: window["job"].get(k) for k in ("state", "progress", "report")},
+        "loadavg_idle": load_idle,
+        "loadavg_import_end": window["load"],
+    }
+    for kind in ("next-item", "submit"):
+        out[kind] = {"idle": _stats(idle, kind), "during": _stats(during, kind)}
+    return out
+
+
+def report(result: dict[str, Any], info: dict[str, Any], args: argparse.Namespace) -> str:
+    rows = []
+    for kind in ("next-item", "submit"):
+        idle, during = result[kind]["idle"], result[kind]["during"]
+        rows.append(
+            [
+                kind,
+                f"{idle['p50_ms']:.1f} / {idle['p95_ms']:.1f} ({idle['n']})",
+                f"{during['p50_ms']:.1f} / {during['p95_ms']:.1f} ({during['n']})",
+                f"{during['p50_ms'] / idle['p50_ms']:.2f}x / "
+                f"{during['p95_ms'] / idle['p95_ms']:.2f}x",
+            ]
+        )
+    seed = result["seed"]
+    progress = result["import_job"].get("progress") or {}
+    lines = [
+        f"## Annotator latency during an import ({seed['items']:,} items, "
+        f"{args.import_items:,}-item import)",
+        "",
+        table(
+            [
+                "request",
+                "idle p50 / p95 ms (n)",
+                "during import p50 / p95 ms (n)",
+                "ratio p50 / p95",
+            ],
+            rows,
+        ),
+        "",
+        f"- {args.annotators} annotators, one thread and keep-alive session each: next-item, "
+        f"submit, {args.think_s:g} s pause, again; `manage.py serve --no-ml` (gunicorn 2 "
+        "workers x 4 threads, Celery default worker, concurrency 2), Postgres, Redis",
+        f"- idle: {args.idle_s:.0f} s after {args.warmup_s:.0f} s of warm-up; during: the "
+        f"{result['import_s']:.1f} s the import job was running ({args.import_items:,} items x 3 "
+        f"annotations, native JSON Lines, through the API; progress {json.dumps(progress)})",
+        f"- load average {result['loadavg_idle']} before the idle phase, "
+        f"{result['loadavg_import_end']} when the import ended",
+        *machine_lines(info),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--items", type=int, default=20_000, help="items annotators label")
+    parser.add_argument("--import-items", type=int, default=50_000)
+    parser.add_argument("--idle-s", type=float, default=30.0, help="seconds measured idle")
+    parser.add_argument("--warmup-s", type=float, default=5.0)
+    parser.add_argument("--annotators", type=int, choices=range(1, 5), default=4)
+    parser.add_argument(
+        "--think-s", type=float, default=0.5, help="pause after each submit (default 0.5 s)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary var dir")
+    args = parser.parse_args(argv)
+    info = machine()
+    try:
+        result = run(args)
+    except BenchError as exc:
+        print(f"bench_import_latency: {exc}", file=sys.stderr)
+        return 2
+    print(report(result, info, args))
+    write_json(args.json, {"machine": info, "args": vars(args) | {"json": None}, **result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
