@@ -77,6 +77,9 @@ class ProjectProgressApi(APIView):
                     "median_lead_time_s": cached.get("median_lead_time_s"),
                     "kappa_vs_others": cached.get("kappa_vs_others"),
                     "agreement_vs_consensus": cached.get("agreement_vs_consensus"),
+                    "agreement_vs_truth": cached.get("agreement_vs_truth"),
+                    "segment_f1_vs_consensus": cached.get("segment_f1_vs_consensus"),
+                    "segment_f1_vs_truth": cached.get("segment_f1_vs_truth"),
                 }
             )
         return Response(

@@ -78,6 +78,9 @@ def test_progress_counts_items_by_state_and_submissions(client_for, manager, pro
     assert rows["ann0"]["median_lead_time_s"] == 10.0
     assert rows["ann0"]["active_days"] == 1
     assert rows["ann0"]["per_active_day"] == 5.0
+    assert rows["ann2"]["agreement_vs_consensus"] == pytest.approx(18 / 19, abs=1e-4)
+    assert rows["ann2"]["segment_f1_vs_consensus"] == 1.0
+    assert rows["ann2"]["agreement_vs_truth"] is None
 
 
 def test_consensus_of_an_item(client_for, manager, labelled):
@@ -114,3 +117,25 @@ def test_a_submission_refreshes_the_report(client_for, annotator, project, items
     report.refresh_from_db()
     assert report.submitted_count == 1
     assert report.report["totals"]["submitted"] == 1
+
+
+def test_agreement_json_has_each_annotator_against_consensus_and_truth(
+    client_for, manager, project, labelled, team
+):
+    # given ann0's work on item 3 (park) accepted in review
+    labelled[3].annotations.filter(annotator=team[0]).update(review_state="accepted")
+    agreement_refresh(project_id=project.pk)
+    body = client_for(manager).get(f"/api/projects/{project.pk}/agreement/").json()
+    rows = {r["username"]: r for r in body["report"]["annotators"]}
+    # ann2 said street on item 3 where the others said park: its only miss against them, and
+    # against ann0's accepted work there; item 4's others tie, so its scene is left out; the
+    # three tags are absent for everyone on all five items (15 more judgements, all agreed)
+    assert rows["ann2"]["judgements_vs_consensus"] == 4 + 15
+    assert rows["ann2"]["agreement_vs_consensus"] == pytest.approx(18 / 19, abs=1e-4)
+    assert rows["ann2"]["judgements_vs_truth"] == 1 + 3
+    assert rows["ann2"]["agreement_vs_truth"] == 0.75
+    assert rows["ann0"]["judgements_vs_truth"] == 0  # never against its own accepted work
+    assert rows["ann2"]["segment_f1_vs_consensus"] == 1.0  # everyone's dog on item 0
+    park = next(e for e in rows["ann2"]["labels"] if e["label"] == "park")
+    assert park["kind"] == "clip"
+    assert park["judgements_vs_consensus"] == 4
