@@ -188,10 +188,78 @@ def segments(value: Any, path: str, problems: Problems) -> tuple[SegmentRecord, 
     return tuple(out)
 
 
+_ANNOTATION_KEYS = frozenset(
+    (
+        "annotator",
+        "state",
+        "clip_labels",
+        "segments",
+        "lead_time_s",
+        "submitted_at",
+        "reviews",
+        "is_reference",
+        "review_state",
+    )
+)
+
+
+def _fast_annotation(value: dict[str, Any]) -> AnnotationRecord | None:
+    """The common, well-formed annotation (no reviews, plain clip labels and segments) in
+    one pass; None sends anything unusual through the checks that name what is wrong."""
+    reviews = value.get("reviews")
+    if not _ANNOTATION_KEYS.issuperset(value) or not (reviews is None or reviews == []):
+        return None
+    annotator = value.get("annotator")
+    state = value.get("state", "submitted")
+    lead = value.get("lead_time_s", 0.0)
+    submitted_at = value.get("submitted_at")
+    is_reference = value.get("is_reference", False)
+    review_state = value.get("review_state", "pending")
+    clip = value.get("clip_labels")
+    raw_segments = value.get("segments")
+    if not (
+        type(annotator) is str
+        and annotator
+        and len(annotator) <= 150
+        and state in ANNOTATION_STATES
+        and (lead is None or (type(lead) in _NUMBER and math.isfinite(lead)))
+        and (submitted_at is None or (type(submitted_at) is str and len(submitted_at) <= 500))
+        and type(is_reference) is bool
+        and review_state in REVIEW_STATES
+        and (clip is None or type(clip) is dict)
+        and (raw_segments is None or type(raw_segments) is list)
+    ):
+        return None
+    labels: dict[str, list[str]] = {}
+    for group, chosen in (clip or {}).items():
+        if type(chosen) is not list or not all(type(x) is str for x in chosen):
+            return None
+        labels[group] = chosen
+    segs = []
+    for raw in raw_segments or ():
+        seg = _fast_segment(raw, False) if type(raw) is dict else None
+        if seg is None:
+            return None
+        segs.append(seg)
+    return AnnotationRecord(
+        annotator=annotator,
+        state=state,
+        clip_labels=labels,
+        segments=tuple(segs),
+        lead_time_s=float(lead or 0.0),
+        submitted_at=submitted_at or None,
+        is_reference=is_reference,
+        review_state=review_state,
+    )
+
+
 def annotation(value: Any, path: str, problems: Problems) -> AnnotationRecord | None:
     if not isinstance(value, dict):
         problems.add(path, "must be an object")
         return None
+    fast = _fast_annotation(value)
+    if fast is not None:
+        return fast
     annotator = optional_text(
         value.get("annotator"), _join(path, "annotator"), problems, max_length=150
     )
