@@ -13,6 +13,7 @@ Tasks are known by ``data.external_id``, else ``data.sha256``, else their audio 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TextIO
 
@@ -168,6 +169,9 @@ def _results(
     float | None,
 ]:
     """Segments (with scores), clip labels by group (with scores), and the audio's length."""
+    plain = _plain_results(value, groups)
+    if plain is not None:
+        return plain
     regions: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     clip: dict[str, list[tuple[str, float | None]]] = {}
@@ -252,6 +256,58 @@ def _results(
                 )
             )
     return segments, clip, length
+
+
+_NUMBER = (int, float)
+
+
+def _plain_results(
+    value: Any, groups: Mapping[str, frozenset[str]]
+) -> (
+    tuple[list[tuple[SegmentRecord, float | None]], dict[str, list[tuple[str, float | None]]], None]
+    | None
+):
+    """What ``_results`` gives for the common, well-formed list (regions with labels, each
+    its own id, and clip choices; no scores, text or lengths) in one pass; None sends
+    anything else through ``_results``' checks, which name what is wrong."""
+    if type(value) is not list:
+        return None
+    segments: list[tuple[SegmentRecord, float | None]] = []
+    clip: dict[str, list[tuple[str, float | None]]] = {}
+    seen: set[str] = set()
+    for res in value:
+        if type(res) is not dict or res.get("score") is not None or "original_length" in res:
+            return None
+        val = res.get("value")
+        if type(val) is not dict:
+            return None
+        kind = res.get("type")
+        if kind == "labels":
+            rid, start, end = res.get("id"), val.get("start"), val.get("end")
+            labels = val.get("labels")
+            if (
+                rid is None
+                or str(rid) in seen
+                or type(start) not in _NUMBER
+                or type(end) not in _NUMBER
+                or not math.isfinite(start + end)
+                or type(labels) is not list
+                or not labels
+                or not all(type(x) is str for x in labels)
+            ):
+                return None
+            seen.add(str(rid))
+            start_s, end_s = float(start), float(end)
+            segments += [(SegmentRecord(start_s, end_s, label), None) for label in labels]
+        elif kind == "choices" and "start" not in val and "end" not in val:
+            choices = val.get("choices")
+            if type(choices) is not list or not all(type(x) is str for x in choices):
+                return None
+            group = _group_for(str(res.get("from_name") or ""), choices, groups)
+            clip.setdefault(group, []).extend((c, None) for c in choices)
+        else:
+            return None
+    return segments, clip, None
 
 
 def _group_for(from_name: str, choices: list[str], groups: Mapping[str, frozenset[str]]) -> str:

@@ -199,3 +199,67 @@ def test_new_items_get_their_queue_counters_with_the_insert(empty_project, manag
     items_recount_slots(item_ids=[a.pk, b.pk])
     a.refresh_from_db()
     assert (a.active_annotations, a.submitted_annotations) == (2, 2)
+
+
+def _region(rid, start, end, labels, **extra):
+    value = {"start": start, "end": end, "labels": labels}
+    return {"id": rid, "type": "labels", "value": value, **extra}
+
+
+def _choice(from_name, choices, **value):
+    return {"from_name": from_name, "type": "choices", "value": {"choices": choices, **value}}
+
+
+LABEL_STUDIO_RESULTS = [
+    [
+        _region("r1", 0.5, 1.5, ["dog"]),
+        _region("r2", 2, 3, ["bird", "dog"]),
+        _choice("s", ["park"]),
+    ],
+    [_choice("scene", ["park"]), _choice("other", ["street"])],
+    [],
+    # each of these needs the full checks: an error or a note to give, or regions to merge
+    None,
+    {"id": "r1"},
+    [_region("r1", 0.5, 1.5, ["dog"]), _region("r1", 0.5, 1.5, ["bird"])],
+    [_region("r1", 0.5, 1.5, ["dog"]), _choice("s", ["park"], start=0.5, end=1.5) | {"id": "r1"}],
+    [_region("r1", "0.5", 1.5, ["dog"])],
+    [_region("r1", True, 1.5, ["dog"])],
+    [_region("r1", 0.5, float("inf"), ["dog"])],
+    [_region("r1", 0.5, 1.5, [])],
+    [_region("r1", 0.5, 1.5, "dog")],
+    [_region(None, 0.5, 1.5, ["dog"])],
+    [_region("r1", 0.5, 1.5, ["dog"], score=0.9)],
+    [_region("r1", 0.5, 1.5, ["dog"], original_length=30)],
+    [_choice("s", "park")],
+    [_choice("s", [3])],
+    [{"type": "textarea", "value": {"text": ["hi"]}}],
+    [{"type": "rectanglelabels", "value": {}}],
+    ["text"],
+    [{"type": "labels", "value": None}],
+]
+
+
+@pytest.mark.parametrize("results", LABEL_STUDIO_RESULTS)
+def test_the_label_studio_shortcut_reads_what_the_full_checks_read(results, monkeypatch):
+    from backend.dataio.formats import label_studio
+
+    groups = {"scene": frozenset({"park", "street"})}
+
+    def read():
+        problems, unmapped = parse.Problems(1), []
+        out = label_studio._results(results, "annotations.0.result", problems, unmapped, groups)
+        return out, problems.errors, unmapped
+
+    fast = read()
+    with monkeypatch.context() as m:
+        m.setattr(label_studio, "_plain_results", lambda value, groups: None)
+        slow = read()
+    assert fast == slow
+
+
+def test_the_label_studio_shortcut_takes_the_common_shape():
+    from backend.dataio.formats import label_studio
+
+    for results in LABEL_STUDIO_RESULTS[:3]:
+        assert label_studio._plain_results(results, {}) is not None
