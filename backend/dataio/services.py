@@ -414,7 +414,10 @@ class _Importer:
             return {key: (pk, d, r) for key, pk, d, r in rows}
         connection.ensure_connection()
         table = connection.ops.quote_name(AudioItem._meta.db_table)
-        with psycopg.Cursor(connection.connection) as cursor:
+        raw = psycopg.Cursor(connection.connection)
+        # Wrapped as Django's own cursors are, so the query is logged and counted.
+        wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+        with wrap(raw) as cursor:
             cursor.execute(
                 f"SELECT {column}, id, duration_s, sample_rate_hz FROM {table} "  # noqa: S608
                 f"WHERE project_id = %s AND {column} = ANY(%b::text[])",
