@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -31,6 +33,8 @@ import requests
 from bench.bench_api_latency import summary
 from bench.bench_dataio import _write_native
 from bench.harness import (
+    JSON_MARKER,
+    REPO_ROOT,
     BenchError,
     app_env,
     django_shell,
@@ -124,6 +128,39 @@ def _stats(samples: list[tuple[str, float, float]], kind: str) -> dict[str, floa
     return summary([(end - start) * 1000 for k, start, end in samples if k == kind])
 
 
+def _renice_worker(serve_pid: int, niceness: int) -> None:
+    """Lower the priority of the Celery worker processes ``serve`` started (what an import
+    task calling ``os.nice`` would do), to see how much of the slowdown is CPU."""
+    parent: dict[int, int] = {}
+    command: dict[int, list[bytes]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parent[int(proc.name)] = int(
+                    (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+                command[int(proc.name)] = (proc / "cmdline").read_bytes().split(b"\0")
+            except (OSError, ValueError):
+                continue
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parent.get(pid, 0)
+            if pid == serve_pid:
+                return True
+        return False
+
+    pids = [
+        pid
+        for pid, cmd in command.items()
+        if b"celery" in cmd and b"worker" in cmd and b"default" in cmd and descends(pid)
+    ]
+    if not pids:
+        raise BenchError("found no Celery worker to renice")
+    for pid in pids:
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
+
+
 def _upload(base: str, token: str, path: Path) -> dict[str, Any]:
     """A new project of the manager and its import job (queued for the worker)."""
     auth = {"Authorization": f"Token {token}"}
@@ -169,13 +206,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             source = var_dir / "import.jsonl"
             _write_native(source, args.import_items)
             with serve(env, log_path=var_dir / "serve.log") as server:
-                result = _measure(server.base_url, seeded["project"], tokens, source, args)
+                if args.renice_worker:
+                    _renice_worker(server.process.pid, args.renice_worker)
+                result = _measure(server.base_url, seeded["project"], tokens, source, env, args)
         purge_redis(REDIS_URL)
     return {"seed": {k: v for k, v in seeded.items() if k != "annotator_token"}, **result}
 
 
 def _measure(
-    base: str, project: int, tokens: dict[str, str], source: Path, args: argparse.Namespace
+    base: str,
+    project: int,
+    tokens: dict[str, str],
+    source: Path,
+    env: dict[str, str],
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     # Warm every gunicorn thread and the queue's plans, untimed.
     _run_annotators(base, project, tokens, args, until=lambda _: time.sleep(args.warmup_s))
@@ -201,7 +245,48 @@ def _measure(
                 return
             time.sleep(0.5)
 
-    during_all = _run_annotators(base, project, tokens, args, until=until_imported)
+    def until_imported_in_process(threads: list[Annotator]) -> None:
+        """``bench_dataio``'s import case (the same file, the import service called in its
+        own process, into a new project); the window opens when its project exists."""
+        import psycopg
+
+        name = f"import-native-{args.import_items}"
+        child_env = dict(env, PGOPTIONS=args.import_pgoptions) if args.import_pgoptions else env
+        cmd = [
+            *(["nice", "-n", str(args.import_nice)] if args.import_nice else []),
+            sys.executable, "-m", "bench.bench_dataio", "--work", str(source.parent),
+            "--case", "import", "--format", "native", "--n", str(args.import_items),
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, env=child_env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        started = None
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            while proc.poll() is None and not any(t.error for t in threads):
+                if started is None:
+                    row = conn.execute(
+                        "SELECT count(*) FROM projects_project WHERE name = %s", [name]
+                    ).fetchone()
+                    started = time.perf_counter() if row and row[0] else None
+                time.sleep(0.2)
+        end = time.perf_counter()
+        stdout, stderr = proc.communicate()
+        lines = [x for x in stdout.decode().splitlines() if x.startswith(JSON_MARKER)]
+        done = json.loads(lines[-1][len(JSON_MARKER) :]) if lines else {}
+        job = {
+            "state": "succeeded" if proc.returncode == 0 and lines else "failed",
+            "progress": {"done": done.get("rows"), "rejected": done.get("rejected")},
+            "report": stderr.decode()[-800:] if proc.returncode else None,
+        }
+        window.update(start=started or end, end=end, job=job, load=loadavg())
+
+    during_all = _run_annotators(
+        base,
+        project,
+        tokens,
+        args,
+        until=until_imported if args.import_via == "worker" else until_imported_in_process,
+    )
     if window.get("job", {}).get("state") != "succeeded":
         raise BenchError(f"the import did not succeed: {json.dumps(window.get('job'))[:800]}")
     during = [s for s in during_all if s[1] >= window["start"] and s[2] <= window["end"]]
@@ -250,7 +335,15 @@ def report(result: dict[str, Any], info: dict[str, Any], args: argparse.Namespac
         "workers x 4 threads, Celery default worker, concurrency 2), Postgres, Redis",
         f"- idle: {args.idle_s:.0f} s after {args.warmup_s:.0f} s of warm-up; during: the "
         f"{result['import_s']:.1f} s the import job was running ({args.import_items:,} items x 3 "
-        f"annotations, native JSON Lines, through the API; progress {json.dumps(progress)})",
+        f"annotations, native JSON Lines, "
+        + ("uploaded through the API" if args.import_via == "worker" else "bench_dataio's case")
+        + f"; progress {json.dumps(progress)})",
+        f"- import via {args.import_via}; Celery worker niceness {args.renice_worker}"
+        + (
+            f"; import process niceness {args.import_nice}, PGOPTIONS {args.import_pgoptions!r}"
+            if args.import_via == "process"
+            else ""
+        ),
         f"- load average {result['loadavg_idle']} before the idle phase, "
         f"{result['loadavg_import_end']} when the import ended",
         *machine_lines(info),
@@ -267,6 +360,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--annotators", type=int, choices=range(1, 5), default=4)
     parser.add_argument(
         "--think-s", type=float, default=0.5, help="pause after each submit (default 0.5 s)"
+    )
+    parser.add_argument(
+        "--renice-worker",
+        type=int,
+        default=0,
+        help="run the Celery worker at this niceness (an experiment: 0 leaves it as started)",
+    )
+    parser.add_argument(
+        "--import-via",
+        choices=["worker", "process"],
+        default="worker",
+        help="worker: upload through the API, the Celery worker imports (default); process: "
+        "bench_dataio's import case in a subprocess (for the two options below)",
+    )
+    parser.add_argument("--import-nice", type=int, default=0, help="process: its niceness")
+    parser.add_argument(
+        "--import-pgoptions",
+        default="",
+        help="process: its PGOPTIONS, e.g. '-c synchronous_commit=off'",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary var dir")
