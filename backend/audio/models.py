@@ -48,7 +48,11 @@ class AudioItem(BaseModel):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: item_project_state_id and the unique ids lead with the project,
+    # and every index costs on each insert (imports register a million rows).
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     # Relative to ``connection`` when the item is read in place, else a key in our storage.
     storage_key = models.CharField(max_length=500)
     # RESTRICT, not PROTECT: a connection with items cannot be deleted on its own, but deleting
