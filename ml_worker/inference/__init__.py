@@ -15,7 +15,14 @@ from ml_worker.inference.predict import (
     window_probabilities,
 )
 from ml_worker.inference.segments import Segment, decode_segments, median_filter
-from ml_worker.inference.uncertainty import entropy, k_center_greedy, least_confidence, margin
+from ml_worker.inference.uncertainty import (
+    diverse_batch,
+    entropy,
+    k_center_greedy,
+    least_confidence,
+    margin,
+    weighted_kmeans,
+)
 
 __all__ = [
     "DecodeConfig",
@@ -23,6 +30,7 @@ __all__ = [
     "decode_frames",
     "decode_segments",
     "detect_segments",
+    "diverse_batch",
     "embed_clips",
     "entropy",
     "frame_probabilities_long",
@@ -34,5 +42,6 @@ __all__ = [
     "predict_clips",
     "predict_frames",
     "predict_long",
+    "weighted_kmeans",
     "window_probabilities",
 ]

@@ -146,3 +146,98 @@ def k_center_greedy(
         taken[nxt] = True
         min_dist = np.minimum(min_dist, sq_dist(nxt))
     return picks
+
+
+def weighted_kmeans(
+    points: npt.NDArray[np.floating[Any]],
+    k: int,
+    *,
+    weights: npt.NDArray[np.floating[Any]] | None = None,
+    seed: int = 0,
+    restarts: int = 3,
+    iterations: int = 50,
+) -> tuple[npt.NDArray[np.int64], Scores]:
+    """Lloyd's k-means with weighted points and k-means++ starts; the best of ``restarts``
+    by weighted inertia. Returns (cluster of each point, centres (k, dim)). Deterministic for a
+    seed. Needs 1 <= k <= n and non-negative weights (all zero counts as all equal)."""
+    x = np.asarray(points, dtype=np.float64)
+    n = x.shape[0]
+    if x.ndim != 2 or not 1 <= k <= n:
+        raise ValueError(f"need points (n, dim) and 1 <= k <= n, got shape {x.shape} and k={k}")
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,) or (w < 0).any():
+        raise ValueError("weights must be (n,) and non-negative")
+    if w.sum() <= 0:
+        w = np.ones(n)
+    rng = np.random.default_rng(seed)
+    sq_norms = np.einsum("ij,ij->i", x, x)
+
+    def sq_dists(centres: Scores) -> Scores:
+        d = sq_norms[:, None] - 2.0 * x @ centres.T + np.einsum("ij,ij->i", centres, centres)
+        return np.asarray(np.maximum(d, 0.0), dtype=np.float64)
+
+    best: tuple[float, npt.NDArray[np.int64], Scores] | None = None
+    for _ in range(max(restarts, 1)):
+        centres = np.empty((k, x.shape[1]))
+        centres[0] = x[rng.choice(n, p=w / w.sum())]
+        nearest = sq_dists(centres[:1])[:, 0]
+        for c in range(1, k):
+            mass = w * nearest
+            pick = rng.choice(n, p=mass / mass.sum()) if mass.sum() > 0 else int(rng.integers(n))
+            centres[c] = x[pick]
+            nearest = np.minimum(nearest, sq_dists(centres[c : c + 1])[:, 0])
+        assign = np.full(n, -1, dtype=np.int64)
+        for _ in range(iterations):
+            new = np.asarray(sq_dists(centres).argmin(axis=1), dtype=np.int64)
+            if np.array_equal(new, assign):
+                break
+            assign = new
+            for c in range(k):
+                members = assign == c
+                if w[members].sum() > 0:
+                    centres[c] = np.average(x[members], axis=0, weights=w[members])
+        inertia = float((w * sq_dists(centres)[np.arange(n), assign]).sum())
+        if best is None or inertia < best[0]:
+            best = (inertia, assign, centres)
+    assert best is not None
+    return best[1], best[2]
+
+
+def diverse_batch(
+    embeddings: npt.NDArray[np.floating[Any]],
+    scores: npt.NDArray[np.floating[Any]],
+    k: int,
+    *,
+    pool_factor: int = 10,
+    seed: int = 0,
+) -> list[int]:
+    """A batch of ``k`` rows to label that are both uncertain and unlike each other (Zhdanov
+    2019, "Diverse mini-batch active learning"): the ``pool_factor * k`` most uncertain rows
+    (``scores``: higher = less sure) are clustered into ``k`` groups by k-means weighted by
+    uncertainty, and each group gives the row nearest its centre. Returned most uncertain
+    first; fewer than ``k`` only when there are fewer rows. Deterministic for a seed."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    if x.ndim != 2 or s.shape != (x.shape[0],):
+        raise ValueError(f"need embeddings (n, dim) and scores (n,), got {x.shape}, {s.shape}")
+    n = x.shape[0]
+    if k <= 0 or n == 0:
+        return []
+    order = np.lexsort((np.arange(n), -s))  # most uncertain first, ties by row
+    pool = order[: max(k, pool_factor * k)]
+    if pool.size <= k:
+        return [int(i) for i in pool]
+    assign, centres = weighted_kmeans(x[pool], k, weights=s[pool] - s[pool].min() + 1e-6, seed=seed)
+    picks: list[int] = []
+    for c in range(k):
+        members = np.flatnonzero(assign == c)
+        if members.size:
+            d = np.einsum("ij,ij->i", x[pool[members]] - centres[c], x[pool[members]] - centres[c])
+            picks.append(int(pool[members[int(np.argmin(d))]]))
+    # An empty cluster (duplicate points) leaves a gap: fill it with the next most uncertain.
+    for row in pool:
+        if len(picks) >= k:
+            break
+        if int(row) not in picks:
+            picks.append(int(row))
+    return sorted(picks, key=lambda row: (-s[row], row))

@@ -1,0 +1,173 @@
+"""Clip embeddings learned without labels: a spherical k-means codebook of log-mel patches.
+
+Coates & Ng's single-layer feature learning, as Salamon & Bello (2015) applied it to urban
+sounds: short log-mel patches (``patch_frames`` frames x all mel bands) are normalised per patch,
+ZCA-whitened, and clustered on the unit sphere into ``size`` centroids. A clip is encoded by the
+rectified cosine similarity of each of its patches to every centroid, pooled over time by mean
+and by max: ``2 * size`` numbers. Fitting needs only audio (the unlabelled pool of a project), so
+the embedding exists before the first label; on ESC-10 a logistic regression on it (plus clip
+statistics) reaches the accuracy of the CNN trained from scratch (docs/benchmarks.md).
+
+``Codebook.module()`` gives the same encoder as a torch module from waveform windows, which
+``torch.jit.trace`` saves as TorchScript for windows of one length: a project's own embedding
+model (``EmbeddingModelSpec``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+
+from ml_worker.features.config import LogMelConfig
+from ml_worker.features.logmel import LogMel
+
+Array = npt.NDArray[np.float32]
+
+# Added to each patch's standard deviation before dividing (Coates & Ng's "10" for pixels):
+# near-silent patches are not blown up to full contrast.
+PATCH_STD_FLOOR = 0.5
+# Added to the covariance eigenvalues before whitening.
+ZCA_EPSILON = 0.1
+
+
+def patches(logmel: npt.NDArray[np.floating], frames: int, stride: int) -> Array:
+    """(n_mels, T) -> (n_patches, n_mels * frames), each patch normalised to zero mean and
+    (about) unit variance. A clip shorter than ``frames`` gives one zero-padded patch."""
+    x = np.asarray(logmel, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"expected a log-mel (n_mels, frames), got shape {x.shape}")
+    if x.shape[1] < frames:
+        x = np.pad(x, ((0, 0), (0, frames - x.shape[1])), mode="edge")
+    starts = np.arange(0, x.shape[1] - frames + 1, stride)
+    view = np.lib.stride_tricks.sliding_window_view(x, frames, axis=1)[:, starts, :]
+    out = np.ascontiguousarray(view.transpose(1, 0, 2).reshape(len(starts), -1))
+    out -= out.mean(axis=1, keepdims=True)
+    out /= out.std(axis=1, keepdims=True) + PATCH_STD_FLOOR
+    return out
+
+
+def _unit(x: npt.NDArray[np.floating]) -> Array:
+    return np.asarray(x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-8), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """A fitted codebook: encode log-mels with ``encode`` (numpy) or ``module`` (torch)."""
+
+    patch_frames: int
+    mean: Array  # (dim,)
+    whitening: Array  # (dim, dim)
+    centroids: Array  # (size, dim), unit rows
+    encode_stride: int = 2
+
+    @property
+    def size(self) -> int:
+        return int(self.centroids.shape[0])
+
+    @property
+    def embedding_dim(self) -> int:
+        return 2 * self.size
+
+    def encode(self, logmel: npt.NDArray[np.floating]) -> Array:
+        """(n_mels, T) -> (2 * size,): mean then max over time of max(0, cos(patch, centroid))."""
+        raw = patches(logmel, self.patch_frames, self.encode_stride)
+        z = _unit((raw - self.mean) @ self.whitening)
+        act = np.maximum(z @ self.centroids.T, 0.0)
+        return np.concatenate([act.mean(axis=0), act.max(axis=0)]).astype(np.float32)
+
+    def encode_batch(self, logmels: Sequence[npt.NDArray[np.floating]]) -> Array:
+        return (
+            np.stack([self.encode(m) for m in logmels])
+            if len(logmels)
+            else np.zeros((0, self.embedding_dim), np.float32)
+        )
+
+    def module(self, config: LogMelConfig) -> CodebookEncoder:
+        """The encoder from waveforms ``(batch, samples)`` -> ``(batch, 2 * size)``; ``config``
+        must be the log-mel settings the codebook was fitted on."""
+        return CodebookEncoder(self, config)
+
+
+def fit_codebook(
+    logmels: Sequence[npt.NDArray[np.floating]],
+    *,
+    size: int = 256,
+    patch_frames: int = 8,
+    stride: int = 4,
+    max_patches: int = 40_000,
+    iterations: int = 10,
+    seed: int = 0,
+) -> Codebook:
+    """Learn a codebook from log-mels ``(n_mels, T)`` of unlabelled audio (same n_mels each).
+
+    Patches every ``stride`` frames, at most ``max_patches`` of them drawn at random, ZCA
+    whitening, then ``iterations`` rounds of spherical k-means from ``size`` random patches.
+    Deterministic for a seed."""
+    if not logmels:
+        raise ValueError("fit_codebook needs at least one log-mel")
+    if size < 1 or patch_frames < 1 or stride < 1 or iterations < 1:
+        raise ValueError("size, patch_frames, stride and iterations must be positive")
+    rng = np.random.default_rng(seed)
+    sample = np.concatenate([patches(m, patch_frames, stride) for m in logmels])
+    if sample.shape[0] > max_patches:
+        sample = sample[np.sort(rng.choice(sample.shape[0], max_patches, replace=False))]
+    if sample.shape[0] < size:
+        raise ValueError(f"{sample.shape[0]} patches cannot make a codebook of {size}")
+    mean = sample.mean(axis=0)
+    centred = sample - mean
+    eigenvalues, vectors = np.linalg.eigh(centred.T @ centred / max(sample.shape[0] - 1, 1))
+    whitening = (vectors / np.sqrt(np.maximum(eigenvalues, 0.0) + ZCA_EPSILON)) @ vectors.T
+    z = _unit((centred @ whitening).astype(np.float32))
+    centroids = z[rng.choice(z.shape[0], size, replace=False)].copy()
+    for _ in range(iterations):
+        assign = (z @ centroids.T).argmax(axis=1)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, assign, z)
+        empty = np.flatnonzero(~np.bincount(assign, minlength=size).astype(bool))
+        sums[empty] = z[rng.choice(z.shape[0], empty.size, replace=False)]
+        centroids = _unit(sums)
+    return Codebook(
+        patch_frames=patch_frames,
+        mean=mean.astype(np.float32),
+        whitening=whitening.astype(np.float32),
+        centroids=centroids.astype(np.float32),
+    )
+
+
+class CodebookEncoder(nn.Module):
+    """Waveforms ``(batch, samples)`` -> codebook embeddings ``(batch, 2 * size)``; the same
+    numbers as ``Codebook.encode`` on ``extract_logmel`` of each waveform (to float rounding).
+    ``torch.jit.trace(encoder, windows).save(path)`` makes a project embedding model for
+    windows of that length (any batch size)."""
+
+    mean: Tensor
+    whitening: Tensor
+    centroids: Tensor
+
+    def __init__(self, codebook: Codebook, config: LogMelConfig) -> None:
+        super().__init__()
+        self.logmel = LogMel(config)
+        self.frames = codebook.patch_frames
+        self.stride = codebook.encode_stride
+        self.register_buffer("mean", torch.from_numpy(codebook.mean.copy()))
+        self.register_buffer("whitening", torch.from_numpy(codebook.whitening.copy()))
+        self.register_buffer("centroids", torch.from_numpy(codebook.centroids.copy()))
+
+    def forward(self, waveforms: Tensor) -> Tensor:
+        x = self.logmel(waveforms)  # (batch, mels, T)
+        if x.shape[2] < self.frames:
+            pad = x[:, :, -1:].expand(-1, -1, self.frames - x.shape[2])
+            x = torch.cat([x, pad], dim=2)
+        p = x.unfold(2, self.frames, self.stride)  # (batch, mels, n, frames)
+        p = p.permute(0, 2, 1, 3).reshape(x.shape[0], p.shape[2], -1)  # (batch, n, dim)
+        p = p - p.mean(dim=2, keepdim=True)
+        p = p / (p.std(dim=2, keepdim=True, unbiased=False) + PATCH_STD_FLOOR)
+        z = (p - self.mean) @ self.whitening
+        z = z / (z.norm(dim=2, keepdim=True) + 1e-8)
+        act = torch.relu(z @ self.centroids.T)
+        return torch.cat([act.mean(dim=1), act.amax(dim=1)], dim=1)
