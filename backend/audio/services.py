@@ -727,6 +727,7 @@ def items_register(
     connection: StorageConnection | None,
     refs: Sequence[RegisteredRef],
     user: User | None,
+    known_new: bool = False,
 ) -> RegisterResult:
     """Register audio by reference, in bulk, without reading it; idempotent by external id.
 
@@ -736,7 +737,9 @@ def items_register(
     within one call the first ref of an external id wins. A bad ref (absolute path, ``..``,
     too long) rejects the whole call with ValidationFailed naming ``refs.{index}.{field}``.
     Two statements on Postgres whatever the size (existing ids, the insert returning the new
-    ones), three on SQLite.
+    ones), three on SQLite. ``known_new``: the caller has just found none of these ids in
+    the project (an import), so Postgres skips the existence query; a ref that exists after
+    all is still found (the insert skips it) and counted as existing.
     """
     if connection is not None and connection.project_id != project.pk:
         raise ValidationFailed(
@@ -750,7 +753,11 @@ def items_register(
     if not cleaned:
         return RegisterResult(created=0, existing=0, item_ids={})
     external_ids = list(cleaned)
-    item_ids = _existing_item_ids(project=project, external_ids=external_ids)
+    # Only Postgres tells inserted rows from skipped ones (RETURNING); SQLite looks first.
+    if known_new and connections[AudioItem.objects.db].vendor == "postgresql":
+        item_ids: dict[str, int] = {}
+    else:
+        item_ids = _existing_item_ids(project=project, external_ids=external_ids)
     existing = len(item_ids)
     new_refs = [ref for external_id, ref in cleaned.items() if external_id not in item_ids]
     created: dict[str, int] = {}

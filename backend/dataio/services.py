@@ -699,8 +699,13 @@ class _Importer:
                         submitted_annotations=held,
                     )
                 )
+            # _find_items has just looked these up: no second existence query
             result = items_register(
-                project=self.project, connection=connection, refs=refs, user=self.user
+                project=self.project,
+                connection=connection,
+                refs=refs,
+                user=self.user,
+                known_new=True,
             )
             for r in batch:
                 key = r.record.external_id or clean_relative_path(r.record.storage_key)

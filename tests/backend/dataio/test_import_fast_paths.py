@@ -263,3 +263,23 @@ def test_the_label_studio_shortcut_takes_the_common_shape():
 
     for results in LABEL_STUDIO_RESULTS[:3]:
         assert label_studio._plain_results(results, {}) is not None
+
+
+@pytest.mark.django_db
+def test_register_known_new_still_finds_items_that_exist(empty_project):
+    # given an item registered already
+    from backend.audio.services import RegisteredRef, items_register
+
+    first = items_register(
+        project=empty_project, connection=None, refs=[RegisteredRef(path="a.wav")], user=None
+    )
+    # when a caller that believes both refs new registers it again with a new one
+    refs = [RegisteredRef(path="a.wav", active_annotations=3), RegisteredRef(path="b.wav")]
+    result = items_register(
+        project=empty_project, connection=None, refs=refs, user=None, known_new=True
+    )
+    # then the existing one is found, counted as existing and left unchanged
+    assert (result.created, result.existing) == (1, 1)
+    assert result.item_ids["a.wav"] == first.item_ids["a.wav"]
+    assert AudioItem.objects.filter(project=empty_project).count() == 2
+    assert AudioItem.objects.get(pk=first.item_ids["a.wav"]).active_annotations == 0
