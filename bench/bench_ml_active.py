@@ -6,15 +6,21 @@
 For each test fold (the pool is the other four folds, 320 clips) and each seed: 20 random
 labels, then batches of 10 chosen by
 - ``random``: uniformly among the unlabelled clips;
-- ``uncertainty``: the 10 with the highest least-confidence score;
-- ``uncertainty+diversity``: among the ``--pool-factor`` x 10 most uncertain, 10 by k-center
-  greedy on the clip embeddings, starting from the labelled clips (``k_center_greedy``).
+- ``uncertainty``: the 10 with the highest uncertainty score (``--measure``, default least
+  confidence, the projects' default);
+- ``uncertainty+diversity``: what a project's "diverse" queue does
+  (``ml_worker.inference.diverse_batch``): the ``--pool-factor`` x 10 most uncertain,
+  clustered into 10 by k-means weighted by uncertainty, the clip nearest each centre.
 After every batch the model is retrained from scratch and tested on the held-out fold.
 Model (fast enough to retrain 30 times per run on a shared 2-core machine): multinomial
-logistic regression (scikit-learn, L-BFGS, C = 1) on standardised fixed clip statistics
-(MFCC + deltas mean/std, log-mel mean/std per band: 248 numbers); the same standardised
-statistics are the embeddings for k-center greedy. "Labels needed" = the first label count
-where the mean curve reaches 90 % of the accuracy of the same model trained on the whole pool.
+logistic regression (scikit-learn, L-BFGS, ``--c``) on standardised clip embeddings that need
+no labels: clip statistics (MFCC + deltas mean/std, log-mel mean/std per band: 248 numbers)
+and a codebook embedding (``ml_worker.features.codebook``: spherical k-means on log-mel
+patches, 256 centroids, mean and max pooled: 512 numbers) fitted on the pool's audio of each
+test fold. Standardised with the pool's statistics (all of its audio is known, only its
+labels are not); the same numbers are the embeddings for diversity. "Labels needed" = the
+first label count where the mean curve reaches 90 % of the accuracy of the same model
+trained on the whole pool.
 Writes ``bench/out/ml_active.json`` and ``docs/active_learning.png``. Target:
 uncertainty+diversity needs <= 60 % of the labels random needs. Needs ``../shared/data/esc10_16k``.
 """
@@ -37,13 +43,15 @@ from sklearn.linear_model import LogisticRegression
 from bench.harness import REPO_ROOT, machine, machine_lines, table, write_json
 from bench.ml_data import OUT_DIR, load_esc10, set_threads
 from ml_worker.features import LogMelConfig, extract_logmel
-from ml_worker.inference import k_center_greedy, least_confidence
+from ml_worker.features.codebook import CODEBOOK_LOGMEL, fit_codebook
+from ml_worker.inference import diverse_batch, entropy, least_confidence, margin
 from ml_worker.models import MfccLogReg
 
 STRATEGIES = ("random", "uncertainty", "uncertainty+diversity")
 SEED_LABELS = 20
 BATCH = 10
 TARGET_RATIO = 0.6
+MEASURES = {"least_confidence": least_confidence, "margin": margin, "entropy": entropy}
 
 
 def clip_statistics(signals: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -57,78 +65,78 @@ def clip_statistics(signals: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]
     return torch.cat([stats, logmel.mean(dim=2), logmel.std(dim=2)], dim=1).numpy()
 
 
+def codebook_embeddings(
+    logmels: npt.NDArray[np.float32], pool: npt.NDArray[np.bool_], seed: int
+) -> npt.NDArray[np.float32]:
+    """Codebook embeddings of every clip, the codebook fitted on the pool's clips only."""
+    book = fit_codebook(list(logmels[pool]), size=256, seed=seed)
+    return book.encode_batch(list(logmels))
+
+
 class Classifier:
-    """Logistic regression on the standardised statistics; ``probabilities`` covers all 10
-    classes even when some have no label yet (their probability is 0)."""
+    """Logistic regression on the pool-standardised embeddings; ``probabilities`` covers all
+    10 classes even when some have no label yet (their probability is 0)."""
 
-    def __init__(self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], n_classes: int):
-        self.mean = x.mean(axis=0)
-        self.scale = x.std(axis=0) + 1e-6
+    def __init__(
+        self, z: npt.NDArray[np.float32], y: npt.NDArray[np.int64], n_classes: int, c: float
+    ):
         self.n_classes = n_classes
-        self.model = LogisticRegression(C=1.0, max_iter=300).fit(self.standardise(x), y)
+        self.model = LogisticRegression(C=c, max_iter=300).fit(z, y)
 
-    def standardise(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        return ((x - self.mean) / self.scale).astype(np.float32)
-
-    def probabilities(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        out = np.zeros((x.shape[0], self.n_classes))
-        out[:, self.model.classes_] = self.model.predict_proba(self.standardise(x))
+    def probabilities(self, z: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        out = np.zeros((z.shape[0], self.n_classes))
+        out[:, self.model.classes_] = self.model.predict_proba(z)
         return out
-
-
-def fit_predict(
-    x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], rows: list[int], names: tuple[str, ...]
-) -> Classifier:
-    return Classifier(x[rows], y[rows], len(names))
 
 
 def choose(
     strategy: str,
     *,
     model: Classifier,
-    x: npt.NDArray[np.float32],
+    z: npt.NDArray[np.float32],
     labelled: list[int],
     rng: np.random.Generator,
     pool_factor: int,
+    measure: str,
 ) -> list[int]:
-    unlabelled = np.setdiff1d(np.arange(x.shape[0]), labelled)
+    unlabelled = np.setdiff1d(np.arange(z.shape[0]), labelled)
     if strategy == "random" or unlabelled.size <= BATCH:
         return rng.choice(unlabelled, size=min(BATCH, unlabelled.size), replace=False).tolist()
-    scores = least_confidence(model.probabilities(x[unlabelled]))
-    ranked = unlabelled[np.argsort(-scores, kind="stable")]
+    scores = MEASURES[measure](model.probabilities(z[unlabelled]))
     if strategy == "uncertainty":
-        return ranked[:BATCH].tolist()
-    candidates = ranked[: pool_factor * BATCH]
-    # Standardised statistics, so no feature dominates the distances.
-    z = model.standardise(x)
-    stacked = np.concatenate([z[labelled], z[candidates]])
-    picks = k_center_greedy(stacked, BATCH, already_selected=range(len(labelled)))
-    return [int(candidates[p - len(labelled)]) for p in picks]
+        return unlabelled[np.argsort(-scores, kind="stable")[:BATCH]].tolist()
+    picks = diverse_batch(z[unlabelled], scores, BATCH, pool_factor=pool_factor)
+    return [int(unlabelled[p]) for p in picks]
 
 
 def simulate(
     strategy: str,
     *,
-    x: npt.NDArray[np.float32],
+    z: npt.NDArray[np.float32],
     y: npt.NDArray[np.int64],
-    test_x: npt.NDArray[np.float32],
+    test_z: npt.NDArray[np.float32],
     test_y: npt.NDArray[np.int64],
-    names: tuple[str, ...],
+    n_classes: int,
     seed: int,
-    pool_factor: int,
-    max_labels: int,
+    args: argparse.Namespace,
 ) -> list[tuple[int, float]]:
     rng = np.random.default_rng(seed)
-    labelled = rng.choice(x.shape[0], size=SEED_LABELS, replace=False).tolist()
+    labelled = rng.choice(z.shape[0], size=SEED_LABELS, replace=False).tolist()
     curve: list[tuple[int, float]] = []
     while True:
-        model = fit_predict(x, y, labelled, names)
-        accuracy = float((model.probabilities(test_x).argmax(axis=1) == test_y).mean())
+        model = Classifier(z[labelled], y[labelled], n_classes, args.c)
+        accuracy = float((model.probabilities(test_z).argmax(axis=1) == test_y).mean())
         curve.append((len(labelled), accuracy))
-        if len(labelled) >= min(max_labels, x.shape[0]):
+        if len(labelled) >= min(args.max_labels, z.shape[0]):
             return curve
         labelled += choose(
-            strategy, model=model, x=x, labelled=labelled, rng=rng, pool_factor=pool_factor
+            strategy,
+            model=model,
+            z=z,
+            labelled=labelled,
+            rng=rng,
+            pool_factor=args.pool_factor,
+            measure=args.measure,
         )
 
 
@@ -153,30 +161,32 @@ def run_all(
     data = load_esc10()
     started = time.perf_counter()
     stats = clip_statistics(data.signals)
+    logmels = extract_logmel(data.signals, config=CODEBOOK_LOGMEL)
     folds = [int(f) for f in args.folds.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     curves: dict[str, list[list[tuple[int, float]]]] = {s: [] for s in STRATEGIES}
     full: list[float] = []
     for fold in folds:
         pool, test = data.groups != fold, data.groups == fold
-        x, y = stats[pool], data.labels[pool]
-        model = fit_predict(x, y, list(range(x.shape[0])), data.class_names)
+        x = np.hstack([stats, codebook_embeddings(logmels, pool, seed=fold)])
+        z = ((x - x[pool].mean(axis=0)) / (x[pool].std(axis=0) + 1e-6)).astype(np.float32)
+        y, n_classes = data.labels[pool], len(data.class_names)
+        model = Classifier(z[pool], y, n_classes, args.c)
         full.append(
-            float((model.probabilities(stats[test]).argmax(axis=1) == data.labels[test]).mean())
+            float((model.probabilities(z[test]).argmax(axis=1) == data.labels[test]).mean())
         )
         for seed in seeds:
             for strategy in STRATEGIES:
                 curves[strategy].append(
                     simulate(
                         strategy,
-                        x=x,
+                        z=z[pool],
                         y=y,
-                        test_x=stats[test],
+                        test_z=z[test],
                         test_y=data.labels[test],
-                        names=data.class_names,
+                        n_classes=n_classes,
                         seed=seed * 100 + fold,
-                        pool_factor=args.pool_factor,
-                        max_labels=args.max_labels,
+                        args=args,
                     )
                 )
                 print(
@@ -192,7 +202,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--folds", default="1,2,3,4,5")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--pool-factor", type=int, default=5)
+    parser.add_argument("--pool-factor", type=int, default=10)
+    parser.add_argument("--c", type=float, default=1.0, help="inverse L2 strength")
+    parser.add_argument("--measure", choices=sorted(MEASURES), default="least_confidence")
     parser.add_argument("--max-labels", type=int, default=320)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=str(OUT_DIR / "ml_active.json"))
@@ -256,6 +268,7 @@ def main() -> None:
         "goal_accuracy": goal,
         "strategies": summary,
         "runs": {s: curves[s] for s in STRATEGIES},
+        "settings": {"c": args.c, "measure": args.measure, "pool_factor": args.pool_factor},
         "target_ratio": TARGET_RATIO,
         "met": ratio is not None and ratio <= TARGET_RATIO,
         "elapsed_s": time.perf_counter() - started,

@@ -15,16 +15,21 @@ model (``EmbeddingModelSpec``).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
+from ml_worker.features.atomic import atomic_write
+from ml_worker.features.audio import load_audio
 from ml_worker.features.config import LogMelConfig
-from ml_worker.features.logmel import LogMel
+from ml_worker.features.logmel import LogMel, extract_logmel
+from ml_worker.features.windows import windows
 
 Array = npt.NDArray[np.float32]
 
@@ -171,3 +176,90 @@ class CodebookEncoder(nn.Module):
         z = z / (z.norm(dim=2, keepdim=True) + 1e-8)
         act = torch.relu(z @ self.centroids.T)
         return torch.cat([act.mean(dim=1), act.amax(dim=1)], dim=1)
+
+
+# The log-mel a codebook is fitted on by default (fewer bands than the CNN's: smaller patches).
+CODEBOOK_LOGMEL = LogMelConfig(n_mels=40)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aiff", ".aif")
+
+
+def fit_from_files(
+    paths: Sequence[str | Path],
+    *,
+    window_s: float,
+    size: int = 256,
+    config: LogMelConfig = CODEBOOK_LOGMEL,
+    max_windows: int = 20_000,
+    seed: int = 0,
+) -> tuple[Codebook, CodebookEncoder]:
+    """Fit a codebook on the ``window_s`` windows of audio files (at most ``max_windows``,
+    spread evenly) and return it with its waveform encoder."""
+    found = [Path(p) for p in paths]
+    if not found:
+        raise ValueError("no audio files given")
+    rate = config.sample_rate_hz
+    cut = [
+        windows(
+            load_audio(p, sample_rate_hz=rate),
+            sample_rate_hz=rate,
+            window_s=window_s,
+            hop_s=window_s,
+        )
+        for p in found
+    ]
+    stacked = np.concatenate(cut)
+    if stacked.shape[0] > max_windows:
+        stacked = stacked[np.linspace(0, stacked.shape[0] - 1, max_windows).astype(int)]
+    logmels: list[npt.NDArray[np.float32]] = []
+    for start in range(0, stacked.shape[0], 256):
+        logmels += list(extract_logmel(stacked[start : start + 256], config=config))
+    book = fit_codebook(logmels, size=size, seed=seed)
+    return book, book.module(config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ml_worker.features.codebook --window-s 5 --out codebook.pt AUDIO_OR_DIR...``:
+    learn an embedding model from unlabelled audio and save it as TorchScript, ready for
+    ``POST /api/projects/{id}/embedding-model/`` (``sample_rate_hz`` 16000, the same
+    ``window_s``)."""
+    parser = argparse.ArgumentParser(
+        description=main.__doc__.split("\n")[0] if main.__doc__ else ""
+    )
+    parser.add_argument("audio", nargs="+", help="audio files or folders (searched recursively)")
+    parser.add_argument("--out", required=True, help="TorchScript file to write (.pt)")
+    parser.add_argument("--window-s", type=float, default=5.0)
+    parser.add_argument("--size", type=int, default=256, help="centroids (embedding = 2x)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    paths: list[Path] = []
+    for name in args.audio:
+        root = Path(name)
+        if root.is_dir():
+            paths += sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        elif root.is_file():
+            paths.append(root)
+        else:
+            parser.error(f"{name}: no such file or folder")
+    if not paths:
+        parser.error("no audio files found (suffixes: " + ", ".join(AUDIO_SUFFIXES) + ")")
+    try:
+        book, encoder = fit_from_files(
+            paths, window_s=args.window_s, size=args.size, seed=args.seed
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    example = torch.zeros(2, round(args.window_s * encoder.logmel.config.sample_rate_hz))
+    with torch.no_grad():
+        traced = torch.jit.trace(encoder, example)  # type: ignore[no-untyped-call]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda fh: torch.jit.save(traced, fh))
+    print(
+        f"wrote {out}: {len(paths)} files, embeddings of {book.embedding_dim} numbers per "
+        f"{args.window_s:g} s window at {encoder.logmel.config.sample_rate_hz} Hz"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

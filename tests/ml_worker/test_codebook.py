@@ -132,3 +132,28 @@ def test_the_diverse_queue_opens_with_one_item_per_cluster():
     plain = _rank("uncertainty", 3, scores, embeddings)
     assert plain is not None
     assert {int(i) // 20 for i in np.argsort(plain)[:3]} == {0}
+
+
+def test_the_command_writes_an_embedding_model_the_worker_loads(tmp_path, capsys):
+    import soundfile as sf
+
+    from ml_worker.embeddings import EmbeddingModelSpec, load_embedding_model
+    from ml_worker.features.codebook import main
+
+    signals, _ = _sounds(2)
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    for i, signal in enumerate(signals):  # 18 one-second files in 3 kinds
+        sf.write(folder / f"clip{i:02d}.wav", signal, SR)
+    out = tmp_path / "models" / "codebook.pt"
+
+    assert main([str(folder), "--out", str(out), "--window-s", "0.5", "--size", "16"]) == 0
+
+    assert "18 files, embeddings of 32 numbers per 0.5 s window" in capsys.readouterr().out
+    model = load_embedding_model(EmbeddingModelSpec(path=str(out), sample_rate_hz=SR, window_s=0.5))
+    assert model.dim == 32
+    emb = model.embed(signals[:3, : SR // 2])
+    assert emb.shape == (3, 32)
+    assert np.isfinite(emb).all()
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "missing"), "--out", str(out)])
