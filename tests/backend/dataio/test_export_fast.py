@@ -104,7 +104,8 @@ def test_the_sql_path_is_taken_and_byte_identical_on_ordinary_data(db):
                     "storage_key": f"audio/{n}.wav",
                     "original_name": f'take {n}, "quoted".wav',
                     "duration_s": 12.0 + n,
-                    "metadata": {"site": "Bois, Est", "n": n, "ok": True, "note": 'a": b'},
+                    "metadata": {"site": "Bois, Est", "n": n, "ok": True, "note": 'a": b'}
+                    | ({"gone": None, "empty": {}, "list": [None, []]} if n == 1 else {}),
                     "annotations": [
                         {
                             "annotator": who,
