@@ -414,7 +414,7 @@ class _Importer:
             return {key: (pk, d, r) for key, pk, d, r in rows}
         connection.ensure_connection()
         table = connection.ops.quote_name(AudioItem._meta.db_table)
-        raw = psycopg.Cursor(connection.connection)
+        raw: Any = psycopg.Cursor(connection.connection)
         # Wrapped as Django's own cursors are, so the query is logged and counted.
         wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
         with wrap(raw) as cursor:

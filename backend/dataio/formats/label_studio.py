@@ -283,7 +283,9 @@ def _plain_results(
             return None
         kind = res.get("type")
         if kind == "labels":
-            rid, start, end = res.get("id"), val.get("start"), val.get("end")
+            rid = res.get("id")
+            start: Any = val.get("start")
+            end: Any = val.get("end")
             labels = val.get("labels")
             if (
                 rid is None
