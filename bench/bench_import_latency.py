@@ -128,6 +128,37 @@ def _stats(samples: list[tuple[str, float, float]], kind: str) -> dict[str, floa
     return summary([(end - start) * 1000 for k, start, end in samples if k == kind])
 
 
+def throttled_import(*, path: str, items: int, pause_ratio: float, batch_size: int) -> None:
+    """The import service in this process (run by ``--import-via process`` with a pause
+    ratio): after each batch of records it pauses ``pause_ratio`` times the time the batch
+    took, as an import that yields to interactive work would. Prints JSON_MARKER + rows."""
+    from backend.dataio.services import ImportOptions, read_records, records_import
+    from backend.projects.models import Membership, Project
+    from backend.users.models import User
+
+    _write_native(Path(path), items)
+    user, _ = User.objects.get_or_create(username="bench-manager")
+    project = Project.objects.create(name=f"import-native-{items}")
+    Membership.objects.create(project=project, user=user, role="manager")
+    options = ImportOptions(check_files=False, batch_size=batch_size)
+
+    def paced(records: Any) -> Any:
+        mark = time.perf_counter()
+        for n, record in enumerate(records, start=1):
+            yield record
+            if n % batch_size == 0:
+                # the consumer asks for the next record once it has written this batch
+                time.sleep((time.perf_counter() - mark) * pause_ratio)
+                mark = time.perf_counter()
+
+    with open(path, "rb") as fh:
+        records = read_records(fmt="native", fh=fh, name="import.jsonl", project=project,
+                               options=options)  # fmt: skip
+        report = records_import(project=project, records=paced(records), user=user,
+                                options=options)  # fmt: skip
+    print(JSON_MARKER + json.dumps({"rows": report.rows, "rejected": report.rejected}))
+
+
 def _renice_worker(serve_pid: int, niceness: int) -> None:
     """Lower the priority of the Celery worker processes ``serve`` started (what an import
     task calling ``os.nice`` would do), to see how much of the slowdown is CPU."""
@@ -255,10 +286,19 @@ def _measure(
         if args.import_pgoptions:
             child_env["PGOPTIONS"] = args.import_pgoptions
         reniced: set[int] = set()
+        code = (
+            "from bench.bench_import_latency import throttled_import; throttled_import("
+            f"path={str(source.parent / 'paced.jsonl')!r}, items={args.import_items}, "
+            f"pause_ratio={args.import_pause_ratio}, batch_size=1000)"
+        )
         cmd = [
             *(["nice", "-n", str(args.import_nice)] if args.import_nice else []),
-            sys.executable, "-m", "bench.bench_dataio", "--work", str(source.parent),
-            "--case", "import", "--format", "native", "--n", str(args.import_items),
+            *(
+                [sys.executable, str(REPO_ROOT / "manage.py"), "shell", "-c", code]
+                if args.import_pause_ratio
+                else [sys.executable, "-m", "bench.bench_dataio", "--work", str(source.parent),
+                      "--case", "import", "--format", "native", "--n", str(args.import_items)]
+            ),
         ]  # fmt: skip
         proc = subprocess.Popen(
             cmd, env=child_env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -303,6 +343,12 @@ def _measure(
     if window.get("job", {}).get("state") != "succeeded":
         raise BenchError(f"the import did not succeed: {json.dumps(window.get('job'))[:800]}")
     during = [s for s in during_all if s[1] >= window["start"] and s[2] <= window["end"]]
+    # Idle again once the import is over: on a shared machine the neighbours' load moves the
+    # baseline more than anything; idle is both phases together.
+    time.sleep(5)  # let the import's last commits and autovacuum's first pass settle
+    idle_after = _run_annotators(
+        base, project, tokens, args, until=lambda _: time.sleep(args.idle_s)
+    )
     out: dict[str, Any] = {
         "import_s": window["end"] - window["start"],
         "import_job": {k: window["job"].get(k) for k in ("state", "progress", "report")},
@@ -310,7 +356,12 @@ def _measure(
         "loadavg_import_end": window["load"],
     }
     for kind in ("next-item", "submit"):
-        out[kind] = {"idle": _stats(idle, kind), "during": _stats(during, kind)}
+        out[kind] = {
+            "idle": _stats(idle + idle_after, kind),
+            "idle_before": _stats(idle, kind),
+            "idle_after": _stats(idle_after, kind),
+            "during": _stats(during, kind),
+        }
     return out
 
 
@@ -346,7 +397,13 @@ def report(result: dict[str, Any], info: dict[str, Any], args: argparse.Namespac
         f"- {args.annotators} annotators, one thread and keep-alive session each: next-item, "
         f"submit, {args.think_s:g} s pause, again; `manage.py serve --no-ml` (gunicorn 2 "
         "workers x 4 threads, Celery default worker, concurrency 2), Postgres, Redis",
-        f"- idle: {args.idle_s:.0f} s after {args.warmup_s:.0f} s of warm-up; during: the "
+        "- idle p50 before / after the import: "
+        + "; ".join(
+            f"{k} {result[k]['idle_before']['p50_ms']:.1f} / {result[k]['idle_after']['p50_ms']:.1f}"
+            for k in ("next-item", "submit")
+        ),
+        f"- idle: {args.idle_s:.0f} s before the import (after {args.warmup_s:.0f} s of warm-up) "
+        f"and {args.idle_s:.0f} s after it; during: the "
         f"{result['import_s']:.1f} s the import job was running ({args.import_items:,} items x 3 "
         f"annotations, native JSON Lines, "
         + ("uploaded through the API" if args.import_via == "worker" else "bench_dataio's case")
@@ -388,6 +445,12 @@ def main(argv: list[str] | None = None) -> int:
         "bench_dataio's import case in a subprocess (for the two options below)",
     )
     parser.add_argument("--import-nice", type=int, default=0, help="process: its niceness")
+    parser.add_argument(
+        "--import-pause-ratio",
+        type=float,
+        default=0.0,
+        help="process: after each batch of 1,000 rows pause this many times the batch's time",
+    )
     parser.add_argument(
         "--import-backend-nice",
         type=int,
