@@ -399,8 +399,8 @@ def report(result: dict[str, Any], info: dict[str, Any], args: argparse.Namespac
         "workers x 4 threads, Celery default worker, concurrency 2), Postgres, Redis",
         "- idle p50 before / after the import: "
         + "; ".join(
-            f"{k} {result[k]['idle_before']['p50_ms']:.1f} / {result[k]['idle_after']['p50_ms']:.1f}"
-            for k in ("next-item", "submit")
+            f"{k} {r['idle_before']['p50_ms']:.1f} / {r['idle_after']['p50_ms']:.1f}"
+            for k, r in ((k, result[k]) for k in ("next-item", "submit"))
         ),
         f"- idle: {args.idle_s:.0f} s before the import (after {args.warmup_s:.0f} s of warm-up) "
         f"and {args.idle_s:.0f} s after it; during: the "
