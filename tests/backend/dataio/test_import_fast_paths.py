@@ -283,3 +283,41 @@ def test_register_known_new_still_finds_items_that_exist(empty_project):
     assert result.item_ids["a.wav"] == first.item_ids["a.wav"]
     assert AudioItem.objects.filter(project=empty_project).count() == 2
     assert AudioItem.objects.get(pk=first.item_ids["a.wav"]).active_annotations == 0
+
+
+@pytest.mark.django_db
+def test_segments_keep_awkward_text_and_frequency_bounds(empty_project, manager_of):
+    # given segments whose text holds COPY's special characters, with frequency bounds
+    from backend.annotations.models import Segment
+
+    user = manager_of(empty_project)
+    schema = _schema(overlap=True, frequency=True, text=True)
+    header = {"type": "earmark", "version": 1, "project": {"name": "p", "label_schema": schema}}
+    awkward = "tab\there\\back\nline\r\\N"
+    item = {
+        "type": "item",
+        "external_id": "a",
+        "storage_key": "rec/a.wav",
+        "annotations": [
+            {
+                "annotator": "p1",
+                "segments": [
+                    {"start_s": 0.1, "end_s": 0.30000000000000004, "label": "dog", "text": awkward},
+                    {"start_s": 1, "end_s": 2, "label": "bird", "low_hz": 100, "high_hz": 2e3},
+                ],
+            }
+        ],
+    }
+    # when it is imported
+    report = run_import(empty_project, jsonl(header, item), "native", user=user, check_files=False)
+    # then the values are stored exactly
+    assert report.rejected == 0, report.errors
+    rows = list(
+        Segment.objects.filter(annotation__item__project=empty_project)
+        .order_by("start_s")
+        .values_list("start_s", "end_s", "label", "low_hz", "high_hz", "text")
+    )
+    assert rows == [
+        (0.1, 0.30000000000000004, "dog", None, None, awkward),
+        (1.0, 2.0, "bird", 100.0, 2000.0, ""),
+    ]
