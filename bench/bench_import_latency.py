@@ -236,7 +236,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             source = var_dir / "import.jsonl"
             _write_native(source, args.import_items)
-            with serve(env, log_path=var_dir / "serve.log") as server:
+            web_env = dict(env, PGOPTIONS=args.web_pgoptions) if args.web_pgoptions else env
+            with serve(web_env, log_path=var_dir / "serve.log") as server:
                 if args.renice_worker:
                     _renice_worker(server.process.pid, args.renice_worker)
                 result = _measure(server.base_url, seeded["project"], tokens, source, env, args)
@@ -408,7 +409,8 @@ def report(result: dict[str, Any], info: dict[str, Any], args: argparse.Namespac
         f"annotations, native JSON Lines, "
         + ("uploaded through the API" if args.import_via == "worker" else "bench_dataio's case")
         + f"; progress {json.dumps(progress)})",
-        f"- import via {args.import_via}; Celery worker niceness {args.renice_worker}"
+        f"- import via {args.import_via}; Celery worker niceness {args.renice_worker}; "
+        f"web PGOPTIONS {args.web_pgoptions!r}"
         + (
             f"; import process niceness {args.import_nice}, PGOPTIONS {args.import_pgoptions!r}"
             if args.import_via == "process"
@@ -445,6 +447,12 @@ def main(argv: list[str] | None = None) -> int:
         "bench_dataio's import case in a subprocess (for the two options below)",
     )
     parser.add_argument("--import-nice", type=int, default=0, help="process: its niceness")
+    parser.add_argument(
+        "--web-pgoptions",
+        default="",
+        help="PGOPTIONS of the web server and worker, e.g. '-c synchronous_commit=off' (an "
+        "experiment: do annotators wait for the WAL?)",
+    )
     parser.add_argument(
         "--import-pause-ratio",
         type=float,
