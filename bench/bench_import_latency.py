@@ -159,6 +159,19 @@ def throttled_import(*, path: str, items: int, pause_ratio: float, batch_size: i
     print(JSON_MARKER + json.dumps({"rows": report.rows, "rejected": report.rejected}))
 
 
+def _autovacuum_off(database_url: str) -> None:
+    """No autovacuum on the tables an import fills (this run's database only): does its
+    vacuum of the new rows, during and after the import, slow the annotators?"""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for name in ("audio_audioitem", "annotations_annotation", "annotations_segment"):
+            conn.execute(
+                f"ALTER TABLE {name} SET (autovacuum_enabled = false, "  # noqa: S608
+                "toast.autovacuum_enabled = false)"
+            )
+
+
 def _renice_worker(serve_pid: int, niceness: int) -> None:
     """Lower the priority of the Celery worker processes ``serve`` started (what an import
     task calling ``os.nice`` would do), to see how much of the slowdown is CPU."""
@@ -226,6 +239,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 broker_url=REDIS_URL,
             )
             manage(env, "migrate", "--noinput", "-v", "0")
+            if args.no_autovacuum:
+                _autovacuum_off(database_url)
             seed_args = {"items": args.items, "mine": 0, "others_total": 0}
             seeded = django_shell(
                 env, f"from bench.bench_api_latency import seed; seed(**{seed_args!r})"
@@ -410,7 +425,7 @@ def report(result: dict[str, Any], info: dict[str, Any], args: argparse.Namespac
         + ("uploaded through the API" if args.import_via == "worker" else "bench_dataio's case")
         + f"; progress {json.dumps(progress)})",
         f"- import via {args.import_via}; Celery worker niceness {args.renice_worker}; "
-        f"web PGOPTIONS {args.web_pgoptions!r}"
+        f"web PGOPTIONS {args.web_pgoptions!r}; autovacuum {'off' if args.no_autovacuum else 'on'}"
         + (
             f"; import process niceness {args.import_nice}, PGOPTIONS {args.import_pgoptions!r}"
             if args.import_via == "process"
@@ -447,6 +462,11 @@ def main(argv: list[str] | None = None) -> int:
         "bench_dataio's import case in a subprocess (for the two options below)",
     )
     parser.add_argument("--import-nice", type=int, default=0, help="process: its niceness")
+    parser.add_argument(
+        "--no-autovacuum",
+        action="store_true",
+        help="turn autovacuum off on the item, annotation and segment tables (experiment)",
+    )
     parser.add_argument(
         "--web-pgoptions",
         default="",
