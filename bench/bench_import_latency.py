@@ -167,7 +167,7 @@ def _autovacuum_off(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         for name in ("audio_audioitem", "annotations_annotation", "annotations_segment"):
             conn.execute(
-                f"ALTER TABLE {name} SET (autovacuum_enabled = false, "  # noqa: S608
+                f"ALTER TABLE {name} SET (autovacuum_enabled = false, "
                 "toast.autovacuum_enabled = false)"
             )
 
