@@ -7,7 +7,6 @@ import csv
 import datetime as dt
 import io
 import json
-import logging
 import posixpath
 import shutil
 import tempfile
@@ -43,15 +42,13 @@ from backend.dataio.services import (
     _COPY_CHUNK,
     REPORT_LIST_MAX,
     TASK_EXPORT_RUN,
+    _job_failed,
     _job_update,
     _safe_name,
 )
 from backend.predictions.models import ModelVersion
 from backend.projects.models import Project
 from backend.users.models import User
-
-logger = logging.getLogger(__name__)
-
 
 # --- exports ---------------------------------------------------------------------------------
 
@@ -488,16 +485,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
                 f"dataio/exports/{project.pk}/{job.pk}/{name}", File(tmp, name=name)
             )
     except (ApplicationError, OSError) as exc:
-        message = exc.message if isinstance(exc, ApplicationError) else str(exc)
-        _job_update(
-            ExportJob,
-            job_id,
-            state=JobState.FAILED,
-            error=message[:2000],
-            finished_at=timezone.now(),
-        )
-        logger.warning("export %s failed: %s", job_id, message)
-        return ExportJob.objects.get(pk=job_id)
+        return _job_failed(ExportJob, job_id, exc)
     _job_update(
         ExportJob,
         job_id,

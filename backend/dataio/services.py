@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby, pairwise
-from typing import IO, Any, TextIO, cast
+from typing import IO, Any, TextIO, TypeVar, cast
 
 import psycopg
 from django.contrib.auth.hashers import make_password
@@ -1368,6 +1368,17 @@ def _job_update(model: type[ImportJob] | type[ExportJob], pk: int, **values: Any
     model.objects.filter(pk=pk).update(updated_at=timezone.now(), **values)
 
 
+_Job = TypeVar("_Job", ImportJob, ExportJob)
+
+
+def _job_failed(model: type[_Job], pk: int, exc: Exception) -> _Job:
+    """Record why a job failed (the message, not a traceback) and return it as stored."""
+    message = exc.message if isinstance(exc, ApplicationError) else str(exc)
+    _job_update(model, pk, state=JobState.FAILED, error=message[:2000], finished_at=timezone.now())
+    logger.warning("%s %s failed: %s", model._meta.verbose_name, pk, message)
+    return model.objects.get(pk=pk)
+
+
 def import_job_run(*, job_id: int) -> ImportJob | None:
     """Run a queued import (in the worker). Safe to run twice: the import is idempotent and
     a finished job is left alone."""
@@ -1398,16 +1409,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                 on_progress=progress,
             )  # fmt: skip
     except (ApplicationError, OSError, TypeError) as exc:
-        message = exc.message if isinstance(exc, ApplicationError) else str(exc)
-        _job_update(
-            ImportJob,
-            job_id,
-            state=JobState.FAILED,
-            error=message[:2000],
-            finished_at=timezone.now(),
-        )
-        logger.warning("import %s failed: %s", job_id, message)
-        return ImportJob.objects.get(pk=job_id)
+        return _job_failed(ImportJob, job_id, exc)
     failed = report.rejected > 0
     _job_update(
         ImportJob,

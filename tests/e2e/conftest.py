@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from backend.config.env import ENV
 
@@ -37,3 +37,12 @@ def browser() -> Iterator[Browser]:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server) -> Iterator[Page]:
+    """A fresh browser context per test, 1440 x 900, with the live server as base URL."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from backend.annotations.models import Annotation
 from backend.annotations.services import annotation_update
@@ -34,14 +34,6 @@ SCHEMA = {
 }
 # Set EARMARK_SCREENSHOTS=1 to refresh the pictures in docs/ from these tests.
 SCREENSHOTS = os.environ.get("EARMARK_SCREENSHOTS") == "1"
-
-
-@pytest.fixture
-def page(browser: Browser, live_server) -> Page:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def _project_with_items(tmp_path: Path, *recordings: tuple[str, float]) -> tuple[Project, object]:

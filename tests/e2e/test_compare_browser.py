@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from backend.annotations.models import Annotation, Review
 from backend.annotations.services import annotation_start, annotation_submit
@@ -33,14 +33,6 @@ SCHEMA = {
 }
 # Set EARMARK_SCREENSHOTS=1 to refresh the pictures in docs/ from these tests.
 SCREENSHOTS = os.environ.get("EARMARK_SCREENSHOTS") == "1"
-
-
-@pytest.fixture
-def page(browser: Browser, live_server) -> Page:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def _two_annotations(tmp_path: Path) -> tuple[Project, AudioItem, dict[str, Annotation]]:

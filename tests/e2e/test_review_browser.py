@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
 from backend.annotations.models import Annotation, Review
 from backend.annotations.services import annotation_start, annotation_submit
@@ -26,14 +26,6 @@ SCHEMA = {
     ],
     "segment_labels": [{"name": "dog", "color": "#e6194b", "hotkey": "1"}],
 }
-
-
-@pytest.fixture
-def page(browser: Browser, live_server) -> Page:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def _submitted_work(tmp_path: Path) -> tuple[Project, AudioItem, dict[str, Annotation]]:
