@@ -42,6 +42,7 @@ from backend.dataio.services import (
     _COPY_CHUNK,
     REPORT_LIST_MAX,
     TASK_EXPORT_RUN,
+    _job_claim,
     _job_failed,
     _job_update,
     _safe_name,
@@ -455,13 +456,9 @@ def export_job_create(*, project: Project, user: User | None, spec: ExportSpec) 
 
 def export_job_run(*, job_id: int) -> ExportJob | None:
     """Write the export to a temporary file, then into storage (in the worker)."""
-    with transaction.atomic():
-        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
-            return job
-        job.state = JobState.RUNNING
-        job.started_at = timezone.now()
-        job.save(update_fields=["state", "started_at", "updated_at"])
+    job, claimed = _job_claim(ExportJob, job_id)
+    if job is None or not claimed:
+        return job
     project = job.project
     total = AudioItem.objects.filter(project=project).count()
     content_type, ext = EXPORT_FILES[job.format]

@@ -1371,6 +1371,19 @@ def _job_update(model: type[ImportJob] | type[ExportJob], pk: int, **values: Any
 _Job = TypeVar("_Job", ImportJob, ExportJob)
 
 
+def _job_claim(model: type[_Job], pk: int) -> tuple[_Job | None, bool]:
+    """Mark a queued (or interrupted) job running: (the job, True); (the job or None, False)
+    when it is gone or already finished, which a second delivery of its task may find."""
+    with transaction.atomic():
+        job = model.objects.select_for_update().filter(pk=pk).first()
+        if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
+            return job, False
+        job.state = JobState.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["state", "started_at", "updated_at"])
+    return job, True
+
+
 def _job_failed(model: type[_Job], pk: int, exc: Exception) -> _Job:
     """Record why a job failed (the message, not a traceback) and return it as stored."""
     message = exc.message if isinstance(exc, ApplicationError) else str(exc)
@@ -1382,13 +1395,9 @@ def _job_failed(model: type[_Job], pk: int, exc: Exception) -> _Job:
 def import_job_run(*, job_id: int) -> ImportJob | None:
     """Run a queued import (in the worker). Safe to run twice: the import is idempotent and
     a finished job is left alone."""
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.state in (JobState.SUCCEEDED, JobState.FAILED):
-            return job
-        job.state = JobState.RUNNING
-        job.started_at = timezone.now()
-        job.save(update_fields=["state", "started_at", "updated_at"])
+    job, claimed = _job_claim(ImportJob, job_id)
+    if job is None or not claimed:
+        return job
     project = job.project
     total = _count_lines(job.source_key) if job.format in _LINE_FORMATS else None
     if total is not None and job.format == ImportJob.Format.MANIFEST:

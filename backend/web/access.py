@@ -14,10 +14,18 @@ from backend.users.models import User
 def manager_access(request: HttpRequest, project_id: int) -> tuple[User, ProjectAccess]:
     """The caller and their access to the project, if they manage it: 404 for non-members,
     403 for members of a lower role."""
+    return role_access(request, project_id, Membership.Role.MANAGER)
+
+
+def role_access(
+    request: HttpRequest, project_id: int, minimum: Membership.Role
+) -> tuple[User, ProjectAccess]:
+    """The caller and their access to the project, if their role is at least ``minimum``:
+    404 for non-members, 403 for members of a lower role."""
     user = request.user
     assert isinstance(user, User)
     try:
-        access = project_access(user=user, project_id=project_id, minimum=Membership.Role.MANAGER)
+        access = project_access(user=user, project_id=project_id, minimum=minimum)
     except NotFound as exc:
         raise Http404(exc.message) from exc
     except PermissionDeniedError as exc:

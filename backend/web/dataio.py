@@ -16,8 +16,8 @@ from backend.common.exceptions import (
     ApplicationError,
     ValidationFailed,
 )
-from backend.dataio.selectors import export_job_list, import_job_list
 from backend.dataio.exports import ExportSpec, export_job_create
+from backend.dataio.selectors import export_job_list, import_job_list
 from backend.dataio.services import import_job_create
 from backend.projects.selectors import ProjectAccess
 from backend.web.access import manager_access

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -29,10 +28,11 @@ from backend.annotations.filters import ReviewQueueFilter
 from backend.annotations.models import Annotation, Review
 from backend.annotations.selectors import annotation_access, review_list
 from backend.annotations.services import annotation_review
-from backend.common.exceptions import ApplicationError, NotFound, PermissionDeniedError
+from backend.common.exceptions import ApplicationError, NotFound
 from backend.projects.models import Membership
-from backend.projects.selectors import ProjectAccess, membership_list, project_access
+from backend.projects.selectors import ProjectAccess, membership_list
 from backend.users.models import User
+from backend.web.access import role_access
 
 PAGE_SIZE = 50
 DISPUTED_SHOWN = 10
@@ -49,15 +49,7 @@ VERDICTS = (Review.Verdict.ACCEPTED, Review.Verdict.REJECTED)
 def reviewer_access(request: HttpRequest, project_id: int) -> tuple[User, ProjectAccess]:
     """The caller and their access, if they review or manage the project: 404 for
     non-members, 403 for annotators."""
-    user = request.user
-    assert isinstance(user, User)
-    try:
-        access = project_access(user=user, project_id=project_id, minimum=Membership.Role.REVIEWER)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except PermissionDeniedError as exc:
-        raise PermissionDenied(exc.message) from exc
-    return user, access
+    return role_access(request, project_id, Membership.Role.REVIEWER)
 
 
 @dataclass(frozen=True)
