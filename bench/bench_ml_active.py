@@ -15,12 +15,12 @@ After every batch the model is retrained from scratch and tested on the held-out
 Model (fast enough to retrain 30 times per run on a shared 2-core machine): multinomial
 logistic regression (scikit-learn, L-BFGS, ``--c``) on standardised clip embeddings that need
 no labels: clip statistics (MFCC + deltas mean/std, log-mel mean/std per band: 248 numbers)
-and a codebook embedding (``ml_worker.features.codebook``: spherical k-means on log-mel
-patches, 256 centroids, mean and max pooled: 512 numbers) fitted on the pool's audio of each
-test fold. Standardised with the pool's statistics (all of its audio is known, only its
-labels are not); the same numbers are the embeddings for diversity. "Labels needed" = the
-first label count where the mean curve reaches 90 % of the accuracy of the same model
-trained on the whole pool.
+and codebook embeddings (``ml_worker.features.codebook``: spherical k-means on log-mel
+patches of 160 ms and of 640 ms, 256 centroids each, mean and max pooled: 1,024 numbers)
+fitted on the pool's audio of each test fold. Standardised with the pool's statistics (all
+of its audio is known, only its labels are not); the same numbers are the embeddings for
+diversity. "Labels needed" = the first label count where the mean curve reaches 90 % of the
+accuracy of the same model trained on the whole pool.
 Writes ``bench/out/ml_active.json`` and ``docs/active_learning.png``. Target:
 uncertainty+diversity needs <= 60 % of the labels random needs. Needs ``../shared/data/esc10_16k``.
 """
@@ -43,7 +43,7 @@ from sklearn.linear_model import LogisticRegression
 from bench.harness import REPO_ROOT, machine, machine_lines, table, write_json
 from bench.ml_data import OUT_DIR, load_esc10, set_threads
 from ml_worker.features import LogMelConfig, extract_logmel
-from ml_worker.features.codebook import CODEBOOK_LOGMEL, fit_codebook
+from ml_worker.features.codebook import CODEBOOK_LOGMEL, fit_codebooks
 from ml_worker.inference import diverse_batch, entropy, least_confidence, margin
 from ml_worker.models import MfccLogReg
 
@@ -68,9 +68,9 @@ def clip_statistics(signals: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]
 def codebook_embeddings(
     logmels: npt.NDArray[np.float32], pool: npt.NDArray[np.bool_], seed: int
 ) -> npt.NDArray[np.float32]:
-    """Codebook embeddings of every clip, the codebook fitted on the pool's clips only."""
-    book = fit_codebook(list(logmels[pool]), size=256, seed=seed)
-    return book.encode_batch(list(logmels))
+    """Codebook embeddings of every clip, the codebooks fitted on the pool's clips only."""
+    books = fit_codebooks(list(logmels[pool]), size=256, seed=seed)
+    return books.encode_batch(list(logmels))
 
 
 class Classifier:

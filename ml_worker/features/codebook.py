@@ -1,16 +1,18 @@
-"""Clip embeddings learned without labels: a spherical k-means codebook of log-mel patches.
+"""Clip embeddings learned without labels: spherical k-means codebooks of log-mel patches.
 
 Coates & Ng's single-layer feature learning, as Salamon & Bello (2015) applied it to urban
 sounds: short log-mel patches (``patch_frames`` frames x all mel bands) are normalised per patch,
 ZCA-whitened, and clustered on the unit sphere into ``size`` centroids. A clip is encoded by the
 rectified cosine similarity of each of its patches to every centroid, pooled over time by mean
-and by max: ``2 * size`` numbers. Fitting needs only audio (the unlabelled pool of a project), so
-the embedding exists before the first label; on ESC-10 a logistic regression on it (plus clip
-statistics) reaches the accuracy of the CNN trained from scratch (docs/benchmarks.md).
+and by max: ``2 * size`` numbers per codebook; ``fit_codebooks`` fits one per patch length
+(``DEFAULT_SCALES``: 160 ms and 640 ms) and puts their embeddings side by side. Fitting needs
+only audio (the unlabelled pool of a project), so the embedding exists before the first label;
+on ESC-10 a logistic regression on it (plus clip statistics) does better than the CNN trained
+from scratch (docs/benchmarks.md).
 
-``Codebook.module()`` gives the same encoder as a torch module from waveform windows, which
-``torch.jit.trace`` saves as TorchScript for windows of one length: a project's own embedding
-model (``EmbeddingModelSpec``).
+``Codebook.module()`` and ``CodebookSet.module()`` give the same encoder as a torch module
+from waveform windows, which ``torch.jit.trace`` saves as TorchScript for windows of one
+length: a project's own embedding model (``EmbeddingModelSpec``).
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ class Codebook:
     def module(self, config: LogMelConfig) -> CodebookEncoder:
         """The encoder from waveforms ``(batch, samples)`` -> ``(batch, 2 * size)``; ``config``
         must be the log-mel settings the codebook was fitted on."""
-        return CodebookEncoder(self, config)
+        return CodebookEncoder([self], config)
 
 
 def fit_codebook(
@@ -145,27 +147,69 @@ def fit_codebook(
     )
 
 
-class CodebookEncoder(nn.Module):
-    """Waveforms ``(batch, samples)`` -> codebook embeddings ``(batch, 2 * size)``; the same
-    numbers as ``Codebook.encode`` on ``extract_logmel`` of each waveform (to float rounding).
-    ``torch.jit.trace(encoder, windows).save(path)`` makes a project embedding model for
-    windows of that length (any batch size)."""
+@dataclass(frozen=True)
+class CodebookSet:
+    """Codebooks of several patch lengths (short: timbre; long: rhythm, onsets), their
+    embeddings side by side."""
+
+    books: tuple[Codebook, ...]
+
+    @property
+    def embedding_dim(self) -> int:
+        return sum(book.embedding_dim for book in self.books)
+
+    def encode(self, logmel: npt.NDArray[np.floating]) -> Array:
+        return np.concatenate([book.encode(logmel) for book in self.books])
+
+    def encode_batch(self, logmels: Sequence[npt.NDArray[np.floating]]) -> Array:
+        if not len(logmels):
+            return np.zeros((0, self.embedding_dim), np.float32)
+        return np.stack([self.encode(m) for m in logmels])
+
+    def module(self, config: LogMelConfig) -> CodebookEncoder:
+        return CodebookEncoder(self.books, config)
+
+
+# Patch lengths in frames (20 ms each at the default hop): 160 ms and 640 ms.
+DEFAULT_SCALES = (8, 32)
+
+
+def fit_codebooks(
+    logmels: Sequence[npt.NDArray[np.floating]],
+    *,
+    scales: Sequence[int] = DEFAULT_SCALES,
+    size: int = 256,
+    seed: int = 0,
+    **options: int,
+) -> CodebookSet:
+    """One codebook per patch length in ``scales`` (``fit_codebook``'s ``options`` apply to
+    each)."""
+    if not scales:
+        raise ValueError("scales must name at least one patch length")
+    return CodebookSet(
+        tuple(
+            fit_codebook(logmels, size=size, patch_frames=frames, seed=seed + i, **options)
+            for i, frames in enumerate(scales)
+        )
+    )
+
+
+class CodebookHead(nn.Module):
+    """Log-mels ``(batch, n_mels, frames)`` -> one codebook's embeddings ``(batch, 2 * size)``."""
 
     mean: Tensor
     whitening: Tensor
     centroids: Tensor
 
-    def __init__(self, codebook: Codebook, config: LogMelConfig) -> None:
+    def __init__(self, codebook: Codebook) -> None:
         super().__init__()
-        self.logmel = LogMel(config)
         self.frames = codebook.patch_frames
         self.stride = codebook.encode_stride
         self.register_buffer("mean", torch.from_numpy(codebook.mean.copy()))
         self.register_buffer("whitening", torch.from_numpy(codebook.whitening.copy()))
         self.register_buffer("centroids", torch.from_numpy(codebook.centroids.copy()))
 
-    def forward(self, waveforms: Tensor) -> Tensor:
-        x = self.logmel(waveforms)  # (batch, mels, T)
+    def forward(self, x: Tensor) -> Tensor:
         if x.shape[2] < self.frames:
             pad = x[:, :, -1:].expand(-1, -1, self.frames - x.shape[2])
             x = torch.cat([x, pad], dim=2)
@@ -179,6 +223,22 @@ class CodebookEncoder(nn.Module):
         return torch.cat([act.mean(dim=1), act.amax(dim=1)], dim=1)
 
 
+class CodebookEncoder(nn.Module):
+    """Waveforms ``(batch, samples)`` -> codebook embeddings, one log-mel for all codebooks;
+    the same numbers as ``encode`` on ``extract_logmel`` of each waveform (to float rounding).
+    ``torch.jit.trace(encoder, windows).save(path)`` makes a project embedding model for
+    windows of that length (any batch size)."""
+
+    def __init__(self, codebooks: Sequence[Codebook], config: LogMelConfig) -> None:
+        super().__init__()
+        self.logmel = LogMel(config)
+        self.heads = nn.ModuleList(CodebookHead(book) for book in codebooks)
+
+    def forward(self, waveforms: Tensor) -> Tensor:
+        x = self.logmel(waveforms)  # (batch, mels, T)
+        return torch.cat([head(x) for head in self.heads], dim=1)
+
+
 # The log-mel a codebook is fitted on by default (fewer bands than the CNN's: smaller patches).
 CODEBOOK_LOGMEL = LogMelConfig(n_mels=40)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aiff", ".aif")
@@ -189,12 +249,13 @@ def fit_from_files(
     *,
     window_s: float,
     size: int = 256,
+    scales: Sequence[int] = DEFAULT_SCALES,
     config: LogMelConfig = CODEBOOK_LOGMEL,
     max_windows: int = 20_000,
     seed: int = 0,
-) -> tuple[Codebook, CodebookEncoder]:
-    """Fit a codebook on the ``window_s`` windows of audio files (at most ``max_windows``,
-    spread evenly) and return it with its waveform encoder."""
+) -> tuple[CodebookSet, CodebookEncoder]:
+    """Fit codebooks on the ``window_s`` windows of audio files (at most ``max_windows``,
+    spread evenly) and return them with their waveform encoder."""
     found = [Path(p) for p in paths]
     if not found:
         raise ValueError("no audio files given")
@@ -214,8 +275,8 @@ def fit_from_files(
     logmels: list[npt.NDArray[np.float32]] = []
     for start in range(0, stacked.shape[0], 256):
         logmels += list(extract_logmel(stacked[start : start + 256], config=config))
-    book = fit_codebook(logmels, size=size, seed=seed)
-    return book, book.module(config)
+    books = fit_codebooks(logmels, scales=scales, size=size, seed=seed)
+    return books, books.module(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,7 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("audio", nargs="+", help="audio files or folders (searched recursively)")
     parser.add_argument("--out", required=True, help="TorchScript file to write (.pt)")
     parser.add_argument("--window-s", type=float, default=5.0)
-    parser.add_argument("--size", type=int, default=256, help="centroids (embedding = 2x)")
+    parser.add_argument("--size", type=int, default=256, help="centroids per codebook")
+    parser.add_argument(
+        "--scales",
+        type=lambda text: tuple(int(v) for v in text.split(",")),
+        default=DEFAULT_SCALES,
+        help="patch lengths in frames, one codebook each (default 8,32; embedding = 2 x size x n)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     paths: list[Path] = []
@@ -245,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("no audio files found (suffixes: " + ", ".join(AUDIO_SUFFIXES) + ")")
     try:
         book, encoder = fit_from_files(
-            paths, window_s=args.window_s, size=args.size, seed=args.seed
+            paths, window_s=args.window_s, size=args.size, scales=args.scales, seed=args.seed
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -147,13 +147,14 @@ def test_the_command_writes_an_embedding_model_the_worker_loads(tmp_path, capsys
         sf.write(folder / f"clip{i:02d}.wav", signal, SR)
     out = tmp_path / "models" / "codebook.pt"
 
-    assert main([str(folder), "--out", str(out), "--window-s", "0.5", "--size", "16"]) == 0
+    assert main([str(folder), "--out", str(out), "--window-s", "1", "--size", "16"]) == 0
 
-    assert "18 files, embeddings of 32 numbers per 0.5 s window" in capsys.readouterr().out
-    model = load_embedding_model(EmbeddingModelSpec(path=str(out), sample_rate_hz=SR, window_s=0.5))
-    assert model.dim == 32
-    emb = model.embed(signals[:3, : SR // 2])
-    assert emb.shape == (3, 32)
+    # Two codebooks (8- and 32-frame patches) of 16 centroids, mean and max pooled.
+    assert "18 files, embeddings of 64 numbers per 1 s window" in capsys.readouterr().out
+    model = load_embedding_model(EmbeddingModelSpec(path=str(out), sample_rate_hz=SR, window_s=1))
+    assert model.dim == 64
+    emb = model.embed(signals[:3])
+    assert emb.shape == (3, 64)
     assert np.isfinite(emb).all()
     with pytest.raises(SystemExit):
         main([str(tmp_path / "missing"), "--out", str(out)])
