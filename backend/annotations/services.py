@@ -35,6 +35,7 @@ from backend.annotations.validation import (
     validate_segments,
 )
 from backend.audio.models import AudioItem
+from backend.common.db import commit_without_waiting
 from backend.common.exceptions import Conflict, NotFound, PermissionDeniedError, ValidationFailed
 from backend.common.queue import (
     TASK_AGREEMENT_REFRESH,
@@ -196,7 +197,12 @@ def next_item_claim(*, project: Project, user: User) -> Claim | None:
     assigned to them, then the queue in the project's order. Two people asking at once never
     take the same slot: queue rows are locked with SKIP LOCKED, so the second gets the next
     candidate instead of waiting.
+
+    The claim commits without waiting for the disk: a claim lost in a database crash is only a
+    lease on a slot, served again (its draft is empty), and annotators' next-item would
+    otherwise queue behind an import's WAL (docs/benchmarks.md, latency during an import).
     """
+    commit_without_waiting()
     _release_expired(limit=SWEEP_BATCH, now=timezone.now())
     claim = _claim_own_draft(project, user)
     if claim is None:

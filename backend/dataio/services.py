@@ -59,6 +59,7 @@ from backend.audio.services import (
     connection_source,
     items_register,
 )
+from backend.common.db import commit_without_waiting
 from backend.common.exceptions import ApplicationError, ValidationFailed
 from backend.common.queue import enqueue_on_commit
 from backend.dataio.formats import label_studio, manifest, native, predictions, tables
@@ -981,16 +982,13 @@ _REVIEW_COLUMNS = ("annotation_id", "reviewer_id", "verdict", "comment")
 
 
 def _commit_without_waiting() -> None:
-    """Let this transaction's commit return before its WAL is on disk (Postgres only).
+    """Let this batch's commit return before its WAL is on disk.
 
     A crash could then lose the last batches committed, but only a suffix of them, and
     ``records_import`` ends with a normal commit (``_wait_for_commits``), which flushes every
     batch before it: an import that returned has all its rows on disk. An import cut off is
     run again (imports are idempotent). Its batches' commits no longer wait for the disk."""
-    connection = connections[Annotation.objects.db]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    commit_without_waiting(Annotation.objects.db)
 
 
 def _wait_for_commits() -> None:

@@ -180,3 +180,29 @@ def test_the_next_item_plan_reads_one_index_range_not_the_table(policy, index):
     assert claim is not None
     assert claim.item.active_annotations < 3
     assert not Annotation.objects.filter(item=claim.item, annotator=me, state="submitted").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_commits_without_waiting_for_the_disk_and_a_submission_waits():
+    # given an annotator and an item
+    project = Project.objects.create(name="async claim", annotations_per_item=1)
+    AudioItemFactory(project=project)
+    (user,) = _members(project, 1)
+    seen: list[str] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith(("SET LOCAL synchronous_commit", "SHOW synchronous_commit")):
+            seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        # when they ask for their next item, the claim's transaction turns the flush wait off
+        claim = next_item_claim(project=project, user=user)
+        assert claim is not None
+        assert seen == ["SET LOCAL synchronous_commit TO OFF"]
+        # and it is local to that transaction: the connection is back to waiting after it
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
+    # the lease it took is committed and visible to everyone
+    assert Annotation.objects.get(pk=claim.annotation.pk).lease_expires_at is not None
