@@ -345,17 +345,21 @@ class S3Source:
             raise ConnectionFailed(f"S3 error on {what}: {exc}", field="endpoint_url") from exc
 
 
-@functools.lru_cache(maxsize=64)
-def _s3_presigner(spec: ConnectionSpec) -> Any:
-    """A client that signs URLs with SigV4 (botocore may pick the legacy scheme otherwise)."""
+def _new_s3_client(spec: ConnectionSpec, config: Config) -> Any:
     return boto3.session.Session().client(
         "s3",
         endpoint_url=spec.endpoint_url or None,
         region_name=spec.region or None,
         aws_access_key_id=spec.access_key_id or None,
         aws_secret_access_key=spec.secret_access_key or None,
-        config=_S3_CONFIG.merge(Config(signature_version="s3v4")),
+        config=config,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _s3_presigner(spec: ConnectionSpec) -> Any:
+    """A client that signs URLs with SigV4 (botocore may pick the legacy scheme otherwise)."""
+    return _new_s3_client(spec, _S3_CONFIG.merge(Config(signature_version="s3v4")))
 
 
 @functools.lru_cache(maxsize=64)
@@ -363,14 +367,7 @@ def _s3_client(spec: ConnectionSpec) -> Any:
     """One client per connection settings and process: making one costs tens to hundreds of
     milliseconds, too much for every Range request of a playing recording. Clients are
     thread-safe; changed settings make a new key."""
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=spec.endpoint_url or None,
-        region_name=spec.region or None,
-        aws_access_key_id=spec.access_key_id or None,
-        aws_secret_access_key=spec.secret_access_key or None,
-        config=_S3_CONFIG,
-    )
+    return _new_s3_client(spec, _S3_CONFIG)
 
 
 class _S3RangeReader:

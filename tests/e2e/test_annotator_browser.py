@@ -3,7 +3,6 @@ conflicts that are shown, and a long recording that opens and scrolls."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +17,11 @@ from backend.config.env import REPO_ROOT
 from backend.projects.models import Membership, Project
 from backend.projects.services import project_create
 from tests.audio_gen import write_tone
+from tests.e2e.browsing import SCREENSHOTS, log_in
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-secret-123"
 SCHEMA = {
     "clip_groups": [
         {"name": "scene", "choice": "single", "labels": ["street", "park"], "required": True},
@@ -32,8 +31,6 @@ SCHEMA = {
         {"name": "bird", "color": "#3cb44b", "hotkey": "2"},
     ],
 }
-# Set EARMARK_SCREENSHOTS=1 to refresh the pictures in docs/ from these tests.
-SCREENSHOTS = os.environ.get("EARMARK_SCREENSHOTS") == "1"
 
 
 def _project_with_items(tmp_path: Path, *recordings: tuple[str, float]) -> tuple[Project, object]:
@@ -49,14 +46,6 @@ def _project_with_items(tmp_path: Path, *recordings: tuple[str, float]) -> tuple
     # unit-test settings run the worker's job eagerly once each file's row commits
     items_ingest(project=project, sources=sources, uploaded_by=manager)
     return project, annotator
-
-
-def _log_in(page: Page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url("/")
 
 
 def _open_annotator(page: Page, project: Project) -> None:
@@ -75,7 +64,7 @@ def _seek_to(page: Page, seconds: int) -> None:
 
 def test_keyboard_only_labelling_survives_reload_and_is_stored_exactly(page, tmp_path):
     project, annotator = _project_with_items(tmp_path, ("first.flac", 12.0), ("second.flac", 8.0))
-    _log_in(page, annotator.username)
+    log_in(page, annotator.username)
     _open_annotator(page, project)
     # the page holds the queue's lease on the item (renewed every minute while it is open)
     expect(page.get_by_test_id("annotator-session")).to_have_attribute(
@@ -135,7 +124,7 @@ def test_keyboard_only_labelling_survives_reload_and_is_stored_exactly(page, tmp
 
 def test_a_stale_save_shows_the_conflict(page, tmp_path):
     project, annotator = _project_with_items(tmp_path, ("only.flac", 10.0))
-    _log_in(page, annotator.username)
+    log_in(page, annotator.username)
     _open_annotator(page, project)
     expect(page.get_by_test_id("save-status")).to_have_attribute(
         "data-state", "saved", timeout=10_000
@@ -185,7 +174,7 @@ def test_a_long_recording_opens_and_scrolls(page, tmp_path):
         project=project, sources=[IngestSource(name="hour.flac", path=path)], uploaded_by=manager
     )
     assert outcome.item is not None
-    _log_in(page, annotator.username)
+    log_in(page, annotator.username)
     page.goto(f"/items/{outcome.item.pk}/annotate/")
     expect(page.get_by_test_id("annotator")).to_have_attribute(
         "data-state", "ready", timeout=20_000

@@ -3,11 +3,10 @@ on the same waveform, and a review verdict stored from it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from backend.annotations.models import Annotation, Review
 from backend.annotations.services import annotation_start, annotation_submit
@@ -17,11 +16,11 @@ from backend.config.env import REPO_ROOT
 from backend.projects.models import Membership, Project
 from backend.projects.services import project_create
 from tests.audio_gen import write_tone
+from tests.e2e.browsing import SCREENSHOTS, log_in
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-secret-123"
 SCHEMA = {
     "clip_groups": [
         {"name": "scene", "choice": "single", "labels": ["street", "park"], "required": True},
@@ -31,8 +30,6 @@ SCHEMA = {
         {"name": "bird", "color": "#3cb44b", "hotkey": "2"},
     ],
 }
-# Set EARMARK_SCREENSHOTS=1 to refresh the pictures in docs/ from these tests.
-SCREENSHOTS = os.environ.get("EARMARK_SCREENSHOTS") == "1"
 
 
 def _two_annotations(tmp_path: Path) -> tuple[Project, AudioItem, dict[str, Annotation]]:
@@ -69,17 +66,9 @@ def _two_annotations(tmp_path: Path) -> tuple[Project, AudioItem, dict[str, Anno
     return project, item, annotations
 
 
-def _log_in(page: Page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url("/")
-
-
 def test_a_reviewer_compares_two_annotations_as_lanes_and_accepts_one(page, tmp_path):
     _, item, annotations = _two_annotations(tmp_path)
-    _log_in(page, "rita")
+    log_in(page, "rita")
     page.goto(f"/items/{item.pk}/annotate/?compare=1")
     expect(page.get_by_test_id("compare")).to_have_attribute("data-state", "ready", timeout=20_000)
 
@@ -128,7 +117,7 @@ def test_a_reviewer_compares_two_annotations_as_lanes_and_accepts_one(page, tmp_
 
 def test_an_annotator_cannot_open_the_compare_view(page, tmp_path):
     _, item, _ = _two_annotations(tmp_path)
-    _log_in(page, "alice")
+    log_in(page, "alice")
     page.goto(f"/items/{item.pk}/annotate/?compare=1")
     expect(page.get_by_test_id("compare")).to_have_attribute("data-state", "error", timeout=20_000)
     expect(page.get_by_test_id("compare-error")).to_contain_text("Only reviewers and managers")

@@ -3,7 +3,6 @@ the agreement figures an independent implementation computes for the same labels
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import krippendorff
@@ -17,12 +16,11 @@ from backend.annotations.models import Annotation, Segment
 from backend.audio.models import AudioItem
 from backend.config.env import REPO_ROOT
 from backend.projects.models import Membership
+from tests.e2e.browsing import SCREENSHOTS, log_in
 from tests.factories import AudioItemFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-secret-123"
-SCREENSHOTS = os.environ.get("EARMARK_SCREENSHOTS") == "1"
 SCENES = ["street", "park", "home"]
 PEOPLE = ["alice", "bob", "carol", "dave"]
 ITEMS = 24
@@ -77,19 +75,11 @@ def generated():
     return project, manager, matrix
 
 
-def _log_in(page: Page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url("/")
-
-
 def test_manager_sees_the_expected_agreement_figures(page, generated):
     project, manager, matrix = generated
     expected_alpha = krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal")
     # a manager opens the project and follows the dashboard link
-    _log_in(page, manager.username)
+    log_in(page, manager.username)
     page.goto(f"/projects/{project.pk}/")
     page.get_by_test_id("open-dashboard").click()
     expect(page.get_by_test_id("dashboard")).to_be_visible()

@@ -15,11 +15,11 @@ from backend.audio.services import IngestSource, items_ingest
 from backend.projects.models import Membership, Project
 from backend.projects.services import project_create
 from tests.audio_gen import write_tone
+from tests.e2e.browsing import log_in
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-secret-123"
 SCHEMA = {
     "clip_groups": [
         {"name": "scene", "choice": "single", "labels": ["street", "park"], "required": True},
@@ -58,11 +58,7 @@ def _submitted_work(tmp_path: Path) -> tuple[Project, AudioItem, dict[str, Annot
 
 def test_a_reviewer_goes_from_the_review_page_to_the_compare_view_and_accepts(page, tmp_path):
     project, item, work = _submitted_work(tmp_path)
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", "rita")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url("/")
+    log_in(page, "rita")
 
     # the project page links to the review page, which lists both submissions
     page.goto(f"/projects/{project.pk}/")
@@ -98,10 +94,7 @@ def test_a_reviewer_goes_from_the_review_page_to_the_compare_view_and_accepts(pa
 
 def test_a_reviewer_rejects_with_a_comment_from_the_review_page(page, tmp_path):
     project, _, work = _submitted_work(tmp_path)
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", "rita")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, "rita")
     page.goto(f"/projects/{project.pk}/review/")
     bob_row = page.locator(f"[data-testid=review-row][data-annotation-id='{work['bob'].pk}']")
     bob_row.get_by_test_id("review-reject-open").click()

@@ -6,6 +6,7 @@ IAM user and key with an S3 policy; every request after that must be signed by t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -55,11 +56,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+@contextlib.contextmanager
+def _moto_server(log_path: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A moto S3 server on a free loopback port, up until the block ends: its endpoint URL."""
     port = _free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(_UNSIGNED_SETUP_CALLS)}
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env=env,
@@ -76,7 +77,17 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("moto_server did not start") from None
                 time.sleep(0.1)
-        endpoint = f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(_UNSIGNED_SETUP_CALLS)}
+    with _moto_server(tmp_path_factory.mktemp("moto") / "moto.log", env) as endpoint:
         iam = boto3.session.Session().client(
             "iam", endpoint_url=endpoint, region_name="us-east-1",
             aws_access_key_id="setup", aws_secret_access_key="setup",
@@ -87,10 +98,6 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         policy = {"Version": "2012-10-17", "Statement": [allow_s3]}
         iam.put_user_policy(UserName="earmark", PolicyName="s3", PolicyDocument=json.dumps(policy))
         yield S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -324,23 +331,8 @@ def test_the_ml_worker_gets_a_presigned_url_for_items_in_a_bucket(project, tmp_p
     from backend.audio.models import StorageConnection
     from backend.predictions.selectors import items_to_predict
 
-    port = _free_port()
-    log = (tmp_path / "moto.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto_server did not start"
-                time.sleep(0.1)
-        server = S3Server(f"http://127.0.0.1:{port}", "AKIAEXAMPLEKEY", "example-secret")
+    with _moto_server(tmp_path / "moto.log") as endpoint:
+        server = S3Server(endpoint, "AKIAEXAMPLEKEY", "example-secret")
         data = write_tone(tmp_path / "dawn.wav", duration_s=0.5).read_bytes()
         client = server.client()
         client.create_bucket(Bucket=BUCKET)
@@ -373,7 +365,3 @@ def test_the_ml_worker_gets_a_presigned_url_for_items_in_a_bucket(project, tmp_p
         assert server.secret_access_key not in ref.url
         with urllib.request.urlopen(ref.url, timeout=30) as response:  # noqa: S310 - test server
             assert response.read() == data
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
