@@ -2,12 +2,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { WaveSurferOptions } from 'wavesurfer.js'
 
-import { ApiError, type Peaks } from '../api/client'
+import { ApiError } from '../api/client'
 import { DraftStore } from './drafts'
 import { normalizeSchema } from './schema'
 import { ItemSession, type ItemSessionOptions } from './session'
-import { fakeClient, FakeRegions, FakeWaveSurfer, memoryStorage } from './test-fakes'
-import type { Annotation, AnnotatorItem, LabelSchema } from './types'
+import { fakeClient, FakeRegions, FakeWaveSurfer, ITEM, memoryStorage, OVERVIEW } from './test-fakes'
+import type { Annotation, LabelSchema } from './types'
 
 const RAW_SCHEMA = {
   clip_groups: [{ name: 'scene', choice: 'single' as const, labels: ['street', 'park'], required: true }],
@@ -18,32 +18,6 @@ const RAW_SCHEMA = {
   segments_overlap: false,
   segment_frequency: false,
   segment_text: false,
-}
-
-const ITEM: AnnotatorItem = {
-  id: 7,
-  project: 1,
-  original_name: 'dawn.wav',
-  state: 'ready',
-  error: null,
-  duration_s: 30,
-  sample_rate_hz: 16000,
-  channels: 1,
-  format: 'wav',
-  size_bytes: 1,
-  sha256: null,
-  created_at: '',
-  peaks_levels: [256, 1024],
-}
-
-const OVERVIEW: Peaks = {
-  duration_s: 30,
-  sample_rate_hz: 16000,
-  channels: 1,
-  samples_per_bin: 1024,
-  start_s: 0,
-  end_s: 30,
-  data: [[-0.1, 0.1, -0.2, 0.2]],
 }
 
 function annotation(overrides: Partial<Annotation> = {}): Annotation {

@@ -6,10 +6,11 @@ import { vi } from 'vitest'
 import type { WaveSurferEvents, WaveSurferOptions } from 'wavesurfer.js'
 import type { Region, RegionParams } from 'wavesurfer.js/dist/plugins/regions.js'
 
-import { ApiError, type Query } from '../api/client'
+import { ApiError, type Peaks, type Query } from '../api/client'
 import EventEmitter from '../common/event-emitter'
 import type { RegionsLike } from './region-sync'
 import type { SessionClient, WaveSurferLike } from './session'
+import type { AnnotatorItem } from './types'
 
 /** Stands in for WaveSurfer: a playhead, a zoom level, events the test fires */
 export class FakeWaveSurfer extends EventEmitter<WaveSurferEvents> implements WaveSurferLike {
@@ -187,4 +188,32 @@ export function memoryStorage() {
       data.delete(k)
     },
   }
+}
+
+/** A 30 s mono item with two peaks levels, as the item endpoint sends it */
+export const ITEM: AnnotatorItem = {
+  id: 7,
+  project: 1,
+  original_name: 'dawn.wav',
+  state: 'ready',
+  error: null,
+  duration_s: 30,
+  sample_rate_hz: 16000,
+  channels: 1,
+  format: 'wav',
+  size_bytes: 1,
+  sha256: null,
+  created_at: '',
+  peaks_levels: [256, 1024],
+}
+
+/** The overview peaks of ITEM */
+export const OVERVIEW: Peaks = {
+  duration_s: 30,
+  sample_rate_hz: 16000,
+  channels: 1,
+  samples_per_bin: 1024,
+  start_s: 0,
+  end_s: 30,
+  data: [[-0.1, 0.1, -0.2, 0.2]],
 }

@@ -2,8 +2,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { WaveSurferOptions } from 'wavesurfer.js'
 
-import { ApiError, type Peaks } from '../../api/client'
-import { fakeClient, FakeWaveSurfer } from '../test-fakes'
+import { ApiError } from '../../api/client'
+import { fakeClient, FakeWaveSurfer, ITEM, OVERVIEW } from '../test-fakes'
 import { CompareView } from './compare'
 import { laneColor, readCompare, reviewPayload } from './data'
 
@@ -13,32 +13,6 @@ const SCHEMA = {
     { name: 'dog', color: '#e6194b', hotkey: '1' },
     { name: 'bird', color: '#3cb44b', hotkey: '2' },
   ],
-}
-
-const ITEM = {
-  id: 7,
-  project: 1,
-  original_name: 'dawn.wav',
-  state: 'ready',
-  error: null,
-  duration_s: 30,
-  sample_rate_hz: 16000,
-  channels: 1,
-  format: 'wav',
-  size_bytes: 1,
-  sha256: null,
-  created_at: '',
-  peaks_levels: [256, 1024],
-}
-
-const OVERVIEW: Peaks = {
-  duration_s: 30,
-  sample_rate_hz: 16000,
-  channels: 1,
-  samples_per_bin: 1024,
-  start_s: 0,
-  end_s: 30,
-  data: [[-0.1, 0.1, -0.2, 0.2]],
 }
 
 /** As the server sends them (AnnotationOutputSerializer) */
