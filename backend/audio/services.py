@@ -720,6 +720,13 @@ def _existing_item_ids(
     }
 
 
+def items_process_enqueue(item_ids: Sequence[int]) -> None:
+    """Process these new items in the worker after commit, PROCESS_BATCH_SIZE ids per task."""
+    for start in range(0, len(item_ids), PROCESS_BATCH_SIZE):
+        chunk = item_ids[start : start + PROCESS_BATCH_SIZE]
+        enqueue_on_commit(TASK_ITEMS_PROCESS_BATCH, ",".join(str(i) for i in chunk))
+
+
 @transaction.atomic
 def items_register(
     *,
@@ -784,9 +791,7 @@ def items_register(
         item_ids.update(created)
         item_ids.update(raced)
     created_ids = sorted(created.values())
-    for start in range(0, len(created_ids), PROCESS_BATCH_SIZE):
-        chunk = created_ids[start : start + PROCESS_BATCH_SIZE]
-        enqueue_on_commit(TASK_ITEMS_PROCESS_BATCH, ",".join(str(i) for i in chunk))
+    items_process_enqueue(created_ids)
     return RegisterResult(created=len(created_ids), existing=existing, item_ids=item_ids)
 
 

@@ -53,10 +53,9 @@ from backend.annotations.validation import (
 from backend.audio.connections import ConnectionFailed, clean_relative_path
 from backend.audio.models import AudioItem, StorageConnection
 from backend.audio.services import (
-    PROCESS_BATCH_SIZE,
-    TASK_ITEMS_PROCESS_BATCH,
     RegisteredRef,
     connection_source,
+    items_process_enqueue,
     items_register,
 )
 from backend.common.db import commit_without_waiting
@@ -743,10 +742,7 @@ class _Importer:
                 project=self.project, sha256__in=[rec.sha256 for rec in records]
             ).values_list("sha256", "id")
         )
-        created = sorted(ids.values())
-        for start in range(0, len(created), PROCESS_BATCH_SIZE):
-            chunk = created[start : start + PROCESS_BATCH_SIZE]
-            enqueue_on_commit(TASK_ITEMS_PROCESS_BATCH, ",".join(str(i) for i in chunk))
+        items_process_enqueue(sorted(ids.values()))
         return {id(rec): ids[rec.sha256] for rec in records}
 
     def _people(self, resolved: list[_Resolved]) -> None:
