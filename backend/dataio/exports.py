@@ -98,6 +98,18 @@ def _as_time(value: Any, path: str) -> dt.datetime | None:
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
 
 
+def _choices(raw: dict[str, Any], key: str, allowed: list[str]) -> tuple[str, ...]:
+    """The filter ``key`` as a tuple of values, each one of ``allowed``."""
+    path = f"filters.{key}"
+    values = _as_tuple(raw.get(key), path)
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ValidationFailed(
+            f"bad {key.replace('_', ' ')} {bad[0]!r}", fields={path: [f"must be in {allowed}"]}
+        )
+    return values
+
+
 def export_filters(raw: dict[str, Any], *, fmt: str) -> selectors.ExportFilters:
     """Validate the ``filters`` of an export request. Formats other than native keep only
     submitted annotations unless ``annotation_state`` says otherwise."""
@@ -108,20 +120,8 @@ def export_filters(raw: dict[str, Any], *, fmt: str) -> selectors.ExportFilters:
             f"unknown filter {name!r}",
             fields={f"filters.{name}": [f"expected one of {sorted(_FILTER_KEYS)}"]},
         )
-    item_states = _as_tuple(raw.get("item_state"), "filters.item_state")
-    bad = [s for s in item_states if s not in AudioItem.State.values]
-    if bad:
-        raise ValidationFailed(
-            "bad item state",
-            fields={"filters.item_state": [f"must be in {AudioItem.State.values}"]},
-        )
-    states = _as_tuple(raw.get("annotation_state"), "filters.annotation_state")
-    bad = [s for s in states if s not in Annotation.State.values]
-    if bad:
-        raise ValidationFailed(
-            "bad annotation state",
-            fields={"filters.annotation_state": [f"must be in {Annotation.State.values}"]},
-        )
+    item_states = _choices(raw, "item_state", AudioItem.State.values)
+    states = _choices(raw, "annotation_state", Annotation.State.values)
     default_states = not states and fmt != ExportJob.Format.NATIVE
     if default_states:
         states = (Annotation.State.SUBMITTED,)

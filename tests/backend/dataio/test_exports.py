@@ -114,6 +114,11 @@ def test_bad_filters_and_sources(project, labelled):
     with pytest.raises(ValidationFailed) as exc:
         run_export(project, "csv", filters={"annotation_state": ["done"]})
     assert "filters.annotation_state" in exc.value.fields
+    assert "'done'" in exc.value.message
+    with pytest.raises(ValidationFailed) as exc:
+        run_export(project, "csv", filters={"item_state": ["ready", "lost"]})
+    assert "filters.item_state" in exc.value.fields
+    assert "'lost'" in exc.value.message
     with pytest.raises(ValidationFailed) as exc:
         run_export(project, "csv", filters={"updated_after": "yesterday"})
     assert "filters.updated_after" in exc.value.fields
