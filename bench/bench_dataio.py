@@ -13,6 +13,10 @@ Cases, each in its own process so that its peak RSS is its own:
   peak RSS of the two shows whether memory stays flat.
 - export: a project of M items x 3 annotations written as native JSON Lines and CSV, at M and
   M/10 items.
+- floor (``--cases import,floor``): the rows the native import wrote, saved as COPY text,
+  deleted and loaded again by COPY in one transaction: what the database alone needs for
+  that import in this schema (indexes, constraints, foreign-key checks), with no parsing or
+  checking at all. The import's wall time against it shows what the application adds.
 
 Each process prints ``BENCH_JSON {...}``; the parent prints a table.
 """
@@ -226,6 +230,64 @@ def _export(project_id: int, fmt: str, out: Path) -> dict[str, Any]:
     }
 
 
+# The tables an import of items with annotations fills, parents first.
+_FLOOR_TABLES = (
+    ("audio_audioitem", "project_id = %s"),
+    ("annotations_annotation", "item_id IN (SELECT id FROM audio_audioitem WHERE project_id = %s)"),
+    (
+        "annotations_segment",
+        "annotation_id IN (SELECT a.id FROM annotations_annotation a JOIN audio_audioitem i "
+        "ON i.id = a.item_id WHERE i.project_id = %s)",
+    ),
+)
+
+
+def _floor(project_id: int, work: Path) -> dict[str, Any]:
+    """The database's own share of an import: the rows an import wrote (items, annotations,
+    segments) saved as COPY text, deleted, then loaded again by COPY from those files in one
+    transaction (commit not waiting for the disk, as the importer's batches). No parsing, no
+    checks, no application code, the same indexes, constraints and foreign-key checks: an
+    import of this project in this schema cannot take less.
+
+    Then once more with the foreign-key triggers off (``session_replication_role =
+    replica``, superuser only): not something an import may do, only what those checks cost.
+    """
+    from django.db import connection
+
+    files = {table: work / f"floor-{table}.tsv" for table, _ in _FLOOR_TABLES}
+    with connection.cursor() as cursor:
+        for table, where in _FLOOR_TABLES:
+            query = f"COPY (SELECT * FROM {table} WHERE {where} ORDER BY id) TO STDOUT"  # noqa: S608
+            with files[table].open("wb") as fh, cursor.cursor.copy(query, (project_id,)) as copy:
+                for block in copy:
+                    fh.write(block)
+    counts = {table: sum(1 for _ in files[table].open("rb")) for table, _ in _FLOOR_TABLES}
+    result: dict[str, Any] = {"rows": counts}
+    for fk_checks in (True, False):
+        with connection.cursor() as cursor:
+            for table, where in reversed(_FLOOR_TABLES):
+                cursor.execute(f"DELETE FROM {table} WHERE {where}", [project_id])  # noqa: S608
+            cursor.execute("VACUUM ANALYZE")
+        clock = _CpuClock()
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            with raw.connection.transaction():
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                if not fk_checks:
+                    cursor.execute("SET LOCAL session_replication_role TO replica")
+                for table, _ in _FLOOR_TABLES:
+                    with files[table].open("rb") as fh, raw.copy(f"COPY {table} FROM STDIN") as cp:
+                        while block := fh.read(1 << 20):
+                            cp.write(block)
+        key = "" if fk_checks else "no_fk_"
+        result[f"{key}seconds"] = round(time.perf_counter() - started, 2)
+        result.update({f"{key}{name}": value for name, value in clock.read().items()})
+    for path in files.values():
+        path.unlink()
+    return result | {"peak_rss_mb": round(_rss_mb(), 1)}
+
+
 def child(args: argparse.Namespace) -> None:
     _django()
     work = Path(args.work)
@@ -241,6 +303,8 @@ def child(args: argparse.Namespace) -> None:
         result = _import(path, "manifest", "manifest", args.batch_size)
         result["input_bytes"] = path.stat().st_size
         path.unlink()
+    elif args.case == "floor":
+        result = _floor(args.project, work)
     else:
         out = work / f"export-{args.project}.{args.format}"
         result = _export(args.project, args.format, out)
@@ -321,7 +385,14 @@ def parent(args: argparse.Namespace) -> None:
                     "--project",
                     str(setup["project"]),
                 ) | {"setup_import_s": setup["seconds"]}
-        results.update(imports=imports, manifests=manifests, exports=exports)
+        floor: dict[str, Any] = {}
+        if "floor" in cases:
+            setup = imports.get("native") or _run(
+                env, var, "--case", "import", "--format", "native", "--n", n, "--batch-size", bs
+            )
+            floor = _run(env, var, "--case", "floor", "--project", str(setup["project"]))
+            floor["import_s"] = setup["seconds"]
+        results.update(imports=imports, manifests=manifests, exports=exports, floor=floor)
     rows: list[list[object]] = []
     for fmt, r in imports.items():
         speedup = LS_BASELINE_IMPORT_S * (r["rows"] / 50_000) / r["seconds"]
@@ -338,6 +409,25 @@ def parent(args: argparse.Namespace) -> None:
                 r["peak_rss_mb"],
             ]
         )
+    if floor:
+        n_items = floor["rows"]["audio_audioitem"]
+        tables = ", ".join(
+            f"{count:,} {name.split('_')[-1]}s" for name, count in floor["rows"].items()
+        )
+        for label, key in (("", ""), (", foreign-key checks off", "no_fk_")):
+            seconds = floor[f"{key}seconds"]
+            cpu = {k: floor[f"{key}{k}"] for k in ("client_cpu_s", "server_cpu_s")}
+            rows.append(
+                [
+                    f"COPY of the native import's rows (database floor{label})",
+                    tables,
+                    seconds,
+                    _cpu(cpu),
+                    f"{n_items / seconds:,.0f} items/s",
+                    f"{LS_BASELINE_IMPORT_S * (n_items / 50_000) / seconds:.1f}x",
+                    floor["peak_rss_mb"],
+                ]
+            )
     for count, r in manifests.items():
         rate = f"{r['rows'] / r['seconds']:,.0f} rows/s"
         rows.append(
@@ -358,7 +448,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--case", choices=["import", "manifest", "export"])
+    parser.add_argument("--case", choices=["import", "manifest", "export", "floor"])
     parser.add_argument("--format", default="native")
     parser.add_argument("--n", type=int, default=0)
     parser.add_argument("--project", type=int, default=0)
@@ -369,7 +459,10 @@ def main() -> None:
     parser.add_argument("--manifest-rows", type=int, default=1_000_000)
     parser.add_argument("--export-items", type=int, default=100_000)
     parser.add_argument(
-        "--cases", default="import,manifest,export", help="comma-separated: which cases to run"
+        "--cases",
+        default="import,manifest,export",
+        help="comma-separated: which cases to run (also: floor, the database's share of the "
+        "50,000-item import)",
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
