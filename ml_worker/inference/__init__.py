@@ -16,15 +16,18 @@ from ml_worker.inference.predict import (
 )
 from ml_worker.inference.segments import Segment, decode_segments, median_filter
 from ml_worker.inference.uncertainty import (
+    DIVERSE_DIMS,
     diverse_batch,
     entropy,
     k_center_greedy,
     least_confidence,
     margin,
+    principal_components,
     weighted_kmeans,
 )
 
 __all__ = [
+    "DIVERSE_DIMS",
     "DecodeConfig",
     "Segment",
     "decode_frames",
@@ -42,6 +45,7 @@ __all__ = [
     "predict_clips",
     "predict_frames",
     "predict_long",
+    "principal_components",
     "weighted_kmeans",
     "window_probabilities",
 ]
