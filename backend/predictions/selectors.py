@@ -4,6 +4,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from django.db.models import QuerySet
 
@@ -99,13 +100,11 @@ def _connections(project: Project) -> dict[int, StorageConnection]:
     return {c.pk: c for c in StorageConnection.objects.filter(project=project)}
 
 
-def training_items(*, project: Project, group: ClipGroup) -> list[LabelledItem]:
-    """Items with submitted annotations in ``group``, labelled by their annotators' vote.
-
-    Single choice: the label most annotators chose; an item whose top labels tie is left out
-    (the model must not learn a coin flip). Multi choice: the labels at least half of the
-    item's annotators chose (an item where they chose none is a negative example).
-    """
+def _clip_votes(
+    project: Project, group: ClipGroup
+) -> Iterator[tuple[int, list[tuple[int, list[str]]]]]:
+    """Each item's votes in ``group`` (annotation id, labels chosen), item by item in id
+    order, read in chunks: a caller may stop early."""
     rows = (
         Annotation.objects.filter(
             item__project=project,
@@ -115,50 +114,105 @@ def training_items(*, project: Project, group: ClipGroup) -> list[LabelledItem]:
         .order_by("item_id", "id")
         .values_list("item_id", "id", "clip_labels")
     )
-    votes: dict[int, list[tuple[int, list[str]]]] = defaultdict(list)
     allowed = set(group.labels)
+    current: int | None = None
+    votes: list[tuple[int, list[str]]] = []
     for item_id, annotation_id, clip_labels in rows.iterator(chunk_size=2000):
+        if item_id != current:
+            if votes:
+                yield cast(int, current), votes
+            current, votes = item_id, []
         chosen = (clip_labels or {}).get(group.name)
         if chosen is None:
             continue
         labels = [label for label in chosen if label in allowed]
         if group.choice == "single" and len(labels) != 1:
             continue
-        votes[item_id].append((annotation_id, labels))
-    if not votes:
+        votes.append((annotation_id, labels))
+    if votes:
+        yield cast(int, current), votes
+
+
+def _decide(group: ClipGroup, votes: list[tuple[int, list[str]]]) -> tuple[str, ...] | None:
+    """An item's labels by its annotators' vote; None when a single choice ties."""
+    counts = Counter(label for _, labels in votes for label in labels)
+    if group.choice == "single":
+        ranked = counts.most_common()
+        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+            return None
+        return (ranked[0][0],)
+    return tuple(sorted(label for label, n in counts.items() if 2 * n >= len(votes)))
+
+
+def training_items(*, project: Project, group: ClipGroup) -> list[LabelledItem]:
+    """Items with submitted annotations in ``group``, labelled by their annotators' vote.
+
+    Single choice: the label most annotators chose; an item whose top labels tie is left out
+    (the model must not learn a coin flip). Multi choice: the labels at least half of the
+    item's annotators chose (an item where they chose none is a negative example).
+    """
+    decided: dict[int, tuple[tuple[str, ...], list[tuple[int, list[str]]]]] = {}
+    for item_id, votes in _clip_votes(project, group):
+        labels = _decide(group, votes)
+        if labels is not None:
+            decided[item_id] = (labels, votes)
+    if not decided:
         return []
-    items = AudioItem.objects.in_bulk(list(votes))
+    items = AudioItem.objects.in_bulk(list(decided))
     connections = _connections(project)
-    out: list[LabelledItem] = []
-    for item_id, item_votes in sorted(votes.items()):
-        counts = Counter(label for _, labels in item_votes for label in labels)
-        if group.choice == "single":
-            ranked = counts.most_common()
-            if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-                continue
-            decided: tuple[str, ...] = (ranked[0][0],)
-        else:
-            decided = tuple(sorted(lab for lab, n in counts.items() if 2 * n >= len(item_votes)))
-        ref = audio_ref(items[item_id], connections)
-        out.append(LabelledItem(ref, decided, tuple(a for a, _ in item_votes)))
-    return out
+    return [
+        LabelledItem(audio_ref(items[item_id], connections), labels, tuple(a for a, _ in votes))
+        for item_id, (labels, votes) in sorted(decided.items())
+    ]
+
+
+def training_label_count(
+    *, project: Project, group: ClipGroup, enough: int
+) -> tuple[int, set[str]]:
+    """How many items ``training_items`` would give, and their labels; counting stops once
+    ``enough`` items with two labels between them are found (a request to train a project
+    of a million items needs to know that there is enough, not how much)."""
+    count, seen = 0, set[str]()
+    for _, votes in _clip_votes(project, group):
+        labels = _decide(group, votes)
+        if labels is None:
+            continue
+        count += 1
+        seen.update(labels)
+        if count >= enough and len(seen) >= 2:
+            break
+    return count, seen
+
+
+def _latest_submitted(project: Project) -> Iterator[tuple[int, int]]:
+    """(item id, id of its latest submitted annotation), item by item in id order."""
+    rows = (
+        Annotation.objects.filter(
+            item__project=project,
+            item__state=AudioItem.State.READY,
+            state=Annotation.State.SUBMITTED,
+        )
+        .order_by("item_id", "submitted_at", "id")
+        .values_list("item_id", "id")
+    )
+    current: int | None = None
+    latest = 0
+    for item_id, annotation_id in rows.iterator(chunk_size=2000):
+        if item_id != current and current is not None:
+            yield current, latest
+        current, latest = item_id, annotation_id
+    if current is not None:
+        yield current, latest
 
 
 def segment_training_items(*, project: Project, labels: frozenset[str]) -> list[LabelledItem]:
     """Items with a submitted annotation, each with the events of its latest one (segments
     with labels in ``labels``; an annotation without segments says the item has no events)."""
-    latest: dict[int, Annotation] = {}
-    submitted = Annotation.objects.filter(
-        item__project=project,
-        item__state=AudioItem.State.READY,
-        state=Annotation.State.SUBMITTED,
-    ).order_by("item_id", "submitted_at", "id")
-    for annotation in submitted.iterator(chunk_size=2000):
-        latest[annotation.item_id] = annotation
+    latest = dict(_latest_submitted(project))
     if not latest:
         return []
     events: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
-    rows = Segment.objects.filter(annotation_id__in=[a.pk for a in latest.values()]).order_by(
+    rows = Segment.objects.filter(annotation_id__in=list(latest.values())).order_by(
         "annotation_id", "start_s", "id"
     )
     for annotation_id, start_s, end_s, label in rows.values_list(
@@ -169,10 +223,39 @@ def segment_training_items(*, project: Project, labels: frozenset[str]) -> list[
     items = AudioItem.objects.in_bulk(list(latest))
     connections = _connections(project)
     out: list[LabelledItem] = []
-    for item_id, annotation in sorted(latest.items()):
+    for item_id, annotation_id in sorted(latest.items()):
         ref = audio_ref(items[item_id], connections)
-        out.append(LabelledItem(ref, (), (annotation.pk,), tuple(events[annotation.pk])))
+        out.append(LabelledItem(ref, (), (annotation_id,), tuple(events[annotation_id])))
     return out
+
+
+def segment_label_count(
+    *, project: Project, labels: frozenset[str], enough: int
+) -> tuple[int, int]:
+    """How many items ``segment_training_items`` would give and how many of them have
+    events; counting stops once ``enough`` items, one with events, are found."""
+    count = with_events = 0
+    chunk: list[int] = []
+
+    def events_in(annotation_ids: list[int]) -> int:
+        return (
+            Segment.objects.filter(annotation_id__in=annotation_ids, label__in=labels)
+            .values("annotation_id")
+            .distinct()
+            .count()
+        )
+
+    for _, annotation_id in _latest_submitted(project):
+        count += 1
+        chunk.append(annotation_id)
+        if len(chunk) >= 500 or count == enough:
+            with_events += events_in(chunk)
+            chunk = []
+        if count >= enough and with_events:
+            break
+    if chunk:
+        with_events += events_in(chunk)
+    return count, with_events
 
 
 def items_to_predict(*, project: Project) -> Iterator[AudioRef]:

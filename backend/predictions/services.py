@@ -30,9 +30,11 @@ from backend.predictions.models import ModelVersion, Prediction, TrainingRun
 from backend.predictions.selectors import (
     LabelledItem,
     items_to_predict,
+    segment_label_count,
     segment_training_items,
     submitted_count,
     training_items,
+    training_label_count,
     training_run_active,
 )
 from backend.projects.models import Project
@@ -80,12 +82,14 @@ def _segment_items(project: Project, schema: LabelSchema) -> list[LabelledItem]:
 
 def _check_trainable(project: Project) -> None:
     settings, schema = _settings(project)
+    # Counting stops once there is enough: this runs on the request, not in the worker.
     if settings.target_task(schema) == "segments":
-        items = _segment_items(project, schema)
-        with_events = sum(1 for item in items if item.segments)
-        if len(items) < MIN_ITEMS or with_events == 0:
+        count, with_events = segment_label_count(
+            project=project, labels=schema.segment_label_names, enough=MIN_ITEMS
+        )
+        if count < MIN_ITEMS or with_events == 0:
             raise ValidationFailed(
-                f"not enough labels to train a detector yet: {len(items)} labelled items, "
+                f"not enough labels to train a detector yet: {count} labelled items, "
                 f"{with_events} with segments; needs at least {MIN_ITEMS} items and segments",
                 fields={"labels": [f"needs at least {MIN_ITEMS} items with labelled segments"]},
             )
@@ -96,11 +100,10 @@ def _check_trainable(project: Project) -> None:
             "the label schema has no clip label group to train a classifier on",
             fields={"label_schema.clip_groups": ["add a clip label group"]},
         )
-    items = training_items(project=project, group=group)
-    labels = {label for item in items for label in item.labels}
-    if len(items) < MIN_ITEMS or (group.choice == "single" and len(labels) < 2):
+    count, labels = training_label_count(project=project, group=group, enough=MIN_ITEMS)
+    if count < MIN_ITEMS or (group.choice == "single" and len(labels) < 2):
         raise ValidationFailed(
-            f"not enough labels to train on yet: {len(items)} labelled items in {group.name!r} "
+            f"not enough labels to train on yet: {count} labelled items in {group.name!r} "
             f"using {len(labels)} labels; needs at least {MIN_ITEMS} items and 2 labels",
             fields={"labels": [f"needs at least {MIN_ITEMS} labelled items of 2 labels"]},
         )
