@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TextIO
+from typing import Annotated, Any, TextIO
+
+import msgspec
 
 from backend.dataio.formats import parse
 from backend.dataio.formats.records import (
@@ -38,11 +40,17 @@ TEXT_FROM_NAME = "text"
 def read(fh: TextIO, *, clip_groups: Mapping[str, Iterable[str]] | None = None) -> Iterator[Record]:
     """Tasks one by one; ``clip_groups`` (group -> labels) helps map ``choices`` to groups."""
     groups = {g: frozenset(labels) for g, labels in (clip_groups or {}).items()}
-    for entry in parse.iter_json_array(fh):
+    for entry in parse.iter_json_array(fh, _TASK.decode):
         if isinstance(entry, RowError):
             yield entry
             continue
         row, task = entry
+        if type(task) is parse.Decoded:
+            item = _plain_task(row, task.value, groups)
+            if item is not None:
+                yield item
+                continue
+            task = json.loads(task.text)
         yield from _task(row, task, groups)
 
 
@@ -310,6 +318,121 @@ def _plain_results(
         else:
             return None
     return segments, clip, None
+
+
+class _Span(msgspec.Struct):
+    start: float
+    end: float
+    labels: Annotated[list[str], msgspec.Meta(min_length=1)]
+
+
+class _Region(msgspec.Struct, tag_field="type", tag="labels"):
+    value: _Span
+    id: Any = None
+    score: None = None
+    original_length: msgspec.UnsetType = msgspec.UNSET  # present: the full checks read it
+
+
+class _ChoiceValue(msgspec.Struct, forbid_unknown_fields=True):
+    choices: list[str]
+
+
+class _Choices(msgspec.Struct, tag_field="type", tag="choices"):
+    value: _ChoiceValue
+    from_name: Any = None
+    score: None = None
+    original_length: msgspec.UnsetType = msgspec.UNSET
+
+
+class _Annotation(msgspec.Struct):
+    result: list[_Region | _Choices] | None = None
+    completed_by: Any = None
+    was_cancelled: Any = None
+    lead_time: float | None = None
+    created_at: Any = None
+    ground_truth: Any = None
+
+
+class _Task(msgspec.Struct):
+    """A task of the common shape (results that ``_plain_results`` takes, no predictions),
+    checked as it is decoded, in C; ``_plain_task`` checks what types cannot say. Any other
+    task fails to decode, or ``_plain_task`` gives it up, and ``_task`` reads it."""
+
+    data: dict[str, Any]
+    meta: dict[str, Any] | None = None
+    annotations: list[_Annotation] | None = None
+    predictions: list[Any] | None = None
+
+
+_TASK = msgspec.json.Decoder(_Task)
+
+
+def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> ItemRecord | None:
+    """What ``_task`` yields for a typed task: its item, or None where ``_task`` would give
+    errors or notes, or read a value differently from its type (it takes ``"1.5"`` for 1.5)."""
+    if task.predictions:
+        return None
+    data = task.data
+    for audio_key in AUDIO_KEYS:
+        ref = data.get(audio_key)
+        if isinstance(ref, str) and ref:
+            break
+    else:
+        return None
+    external_id = data.get("external_id")
+    sha256 = data.get("sha256")
+    duration_s = data.get("duration_s")
+    if not (
+        (external_id is None or (type(external_id) is str and len(external_id) <= 200))
+        and (sha256 is None or (type(sha256) is str and len(sha256) <= 64))
+        and (duration_s is None or type(duration_s) in _NUMBER)
+    ):
+        return None
+    metadata = dict(task.meta or {})
+    metadata.update({k: v for k, v in data.items() if k != audio_key and k not in _DATA_KEYS})
+    annotations = []
+    for a in task.annotations or ():
+        segments: list[SegmentRecord] = []
+        clip: dict[str, list[str]] = {}
+        seen: set[str] = set()
+        for res in a.result or ():
+            if isinstance(res, _Region):
+                rid = res.id
+                if rid is None or (rid := str(rid)) in seen:
+                    return None
+                seen.add(rid)
+                span = res.value
+                for label in span.labels:
+                    segments.append(SegmentRecord(span.start, span.end, label))
+            else:
+                choices = res.value.choices
+                group = _group_for(str(res.from_name or ""), choices, groups)
+                clip.setdefault(group, []).extend(choices)
+        created_at = a.created_at
+        if not (created_at is None or (type(created_at) is str and len(created_at) <= 500)):
+            return None
+        annotations.append(
+            AnnotationRecord(
+                _annotator(a.completed_by),
+                "skipped" if a.was_cancelled else "submitted",
+                clip,
+                tuple(segments),
+                a.lead_time or 0.0,
+                created_at or None,
+                (),
+                a.ground_truth is True,  # is_reference
+            )
+        )
+    return ItemRecord(
+        row=row,
+        external_id=external_id or (None if sha256 else ref),
+        sha256=sha256 or None,
+        storage_key=ref,
+        original_name=str(data.get("original_name") or ref.rsplit("/", 1)[-1]),
+        duration_s=(duration_s and float(duration_s)) or 0.0,
+        metadata=metadata,
+        annotations=tuple(annotations),
+    )
 
 
 def _group_for(from_name: str, choices: list[str], groups: Mapping[str, frozenset[str]]) -> str:

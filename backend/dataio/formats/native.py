@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from typing import Annotated, Any, Literal, TextIO
+
+import msgspec
 
 from backend.dataio.formats import parse
 from backend.dataio.formats.records import (
@@ -135,33 +137,39 @@ def write(
 
 def read(fh: TextIO) -> Iterator[Record]:
     seen_header = False
-    for entry in parse.iter_json_lines(fh):
-        if isinstance(entry, RowError):
-            yield entry
-            continue
-        row, value = entry
-        problems = parse.Problems(row)
-        if not isinstance(value, dict):
-            yield RowError(row, "", "each line must be a JSON object")
-            continue
-        kind = value.get("type")
-        if kind == FORMAT_NAME:
-            version = value.get("version")
-            if version != FORMAT_VERSION:
-                yield RowError(row, "version", f"unsupported version {version!r}; expected 1")
+    for number, line in enumerate(fh, start=1):
+        if seen_header:
+            item = _plain_item(number, line)
+            if item is not None:
+                yield item
                 continue
-            seen_header = True
-            yield _project(row, value, problems)
-        elif not seen_header:
-            yield RowError(row, "type", "the first line must be the earmark header")
-            seen_header = True  # one error is enough; read on to report the items too
-        elif kind == "model_version":
-            yield from _model_version(row, value, problems)
-        elif kind == "item":
-            yield from _item(row, value, problems)
-        else:
-            yield RowError(row, "type", f"unknown line type {kind!r}")
-        yield from problems.errors
+        for entry in parse.json_line(number, line):
+            if isinstance(entry, RowError):
+                yield entry
+                continue
+            row, value = entry
+            problems = parse.Problems(row)
+            if not isinstance(value, dict):
+                yield RowError(row, "", "each line must be a JSON object")
+                continue
+            kind = value.get("type")
+            if kind == FORMAT_NAME:
+                version = value.get("version")
+                if version != FORMAT_VERSION:
+                    yield RowError(row, "version", f"unsupported version {version!r}; expected 1")
+                    continue
+                seen_header = True
+                yield _project(row, value, problems)
+            elif not seen_header:
+                yield RowError(row, "type", "the first line must be the earmark header")
+                seen_header = True  # one error is enough; read on to report the items too
+            elif kind == "model_version":
+                yield from _model_version(row, value, problems)
+            elif kind == "item":
+                yield from _item(row, value, problems)
+            else:
+                yield RowError(row, "type", f"unknown line type {kind!r}")
+            yield from problems.errors
 
 
 def _project(row: int, value: dict[str, Any], problems: parse.Problems) -> ProjectRecord:
@@ -249,3 +257,76 @@ def _item(row: int, value: dict[str, Any], problems: parse.Problems) -> Iterator
     )
     if not problems.errors:
         yield record
+
+
+_Text10 = Annotated[str, msgspec.Meta(max_length=10)]
+_Text50 = Annotated[str, msgspec.Meta(max_length=50)]
+_Text64 = Annotated[str, msgspec.Meta(max_length=64)]
+_Text200 = Annotated[str, msgspec.Meta(max_length=200)]
+_Text500 = Annotated[str, msgspec.Meta(max_length=500)]
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _ItemLine(msgspec.Struct):
+    """An item line of the common shape, checked as it is decoded (in C, one pass), its
+    annotations decoded straight into records. Anything else fails to decode and goes
+    through ``_item``, whose checks name what is wrong."""
+
+    type: Literal["item"]
+    external_id: _Text200 | None = None
+    sha256: _Text64 | None = None
+    storage_key: _Text500 | None = None
+    connection: _Text200 | None = None
+    original_name: _Text500 | None = None
+    format: _Text10 | None = None
+    content_type: _Text50 | None = None
+    size_bytes: _Count | None = None
+    duration_s: float | None = None
+    sample_rate_hz: _Count | None = None
+    channels: _Count | None = None
+    metadata: dict[str, Any] | None = None
+    annotations: tuple[AnnotationRecord, ...] | None = None
+    predictions: list[Any] | None = None
+
+
+_ITEM_LINE = msgspec.json.Decoder(_ItemLine)
+
+
+def _plain_item(row: int, line: str) -> ItemRecord | None:
+    """What ``_item`` reads from a line of the common, well-formed shape; None for any other
+    line (a header, a blank line, no JSON, a value to normalise or an error to name)."""
+    try:
+        value = _ITEM_LINE.decode(line)
+    except parse.DECODE_ERRORS:
+        return None
+    external_id = value.external_id or None
+    sha256 = value.sha256 or None
+    annotations = value.annotations or ()
+    if (external_id is None and sha256 is None) or not parse.plain_annotations(annotations):
+        return None
+    predictions = []
+    if value.predictions:
+        problems = parse.Problems(row)
+        for i, raw in enumerate(value.predictions):
+            pred = parse.prediction(raw, f"predictions.{i}", problems, numbered=True)
+            if pred is not None:
+                predictions.append(pred)
+        if problems.errors:
+            return None
+    return ItemRecord(
+        row=row,
+        external_id=external_id,
+        sha256=sha256,
+        storage_key=value.storage_key or "",
+        connection=value.connection or None,
+        original_name=value.original_name or "",
+        format=value.format or "",
+        content_type=value.content_type or "",
+        size_bytes=value.size_bytes or 0,
+        duration_s=value.duration_s or 0.0,
+        sample_rate_hz=value.sample_rate_hz or 0,
+        channels=value.channels or 0,
+        metadata={} if value.metadata is None else value.metadata,
+        annotations=annotations,
+        predictions=tuple(predictions),
+    )

@@ -6,8 +6,11 @@ import io
 import itertools
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TextIO
+
+import msgspec
 
 from backend.dataio.formats.records import (
     AnnotationRecord,
@@ -351,29 +354,85 @@ def prediction(
     )
 
 
+def plain_annotations(annotations: tuple[AnnotationRecord, ...]) -> bool:
+    """Whether annotations that msgspec decoded straight into records (typed, so numbers are
+    finite numbers, strings strings, lists lists) are what ``annotation`` reads from the same
+    values. False for anything that needs its checks: they name what is wrong, or normalise
+    (an empty annotator to None, a segment's score dropped, -0.0 lead time to 0.0)."""
+    for a in annotations:
+        who = a.annotator
+        lead = a.lead_time_s
+        submitted_at = a.submitted_at
+        if not (
+            (who is None or 0 < len(who) <= 150)
+            and a.state in ANNOTATION_STATES
+            and a.review_state in REVIEW_STATES
+            and (lead or math.copysign(1.0, lead) > 0)
+            and (submitted_at is None or 0 < len(submitted_at) <= 500)
+        ):
+            return False
+        for r in a.reviews:
+            if not (
+                0 < len(r.reviewer) <= 150
+                and r.verdict in REVIEW_VERDICTS
+                and len(r.comment) <= 10_000
+            ):
+                return False
+        for s in a.segments:
+            if not s.label or len(s.text) > 10_000 or s.score is not None:
+                return False
+    return True
+
+
+# What a typed decode raises for a value that is not of its type (or no JSON, or a str
+# holding a lone surrogate, which UTF-8 cannot encode): the caller reads it the slow way.
+DECODE_ERRORS = (msgspec.DecodeError, UnicodeError)
+
+
 def iter_json_lines(fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
     """(line number, value) for each non-blank line, or a RowError for a line that is no JSON."""
     for number_, line in enumerate(fh, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number_, json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield RowError(number_, "", f"invalid JSON: {exc.msg} at column {exc.colno}")
+        yield from json_line(number_, line)
 
 
 _CHUNK = 1 << 16
+_DIGITS = "0123456789.eE+-"
 
 
-def iter_json_array(fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """An array element that ``iter_json_array``'s ``typed`` decoder took, and its text (one
+    JSON value) for the checks of the usual values where the typed value will not do."""
+
+    value: Any
+    text: str
+
+
+def iter_json_array(
+    fh: TextIO, typed: Callable[[str], Any] | None = None
+) -> Iterator[tuple[int, Any] | RowError]:
     """(1-based position, value) for each element of a top-level JSON array, read in chunks.
 
     Only one element is held at a time. A file whose first character is not ``[`` is read
     as JSON Lines, and a single object as a one-element array. After a malformed element
     the rest of the file cannot be trusted, so one RowError ends the iteration.
+
+    With ``typed`` (a decoder that raises one of DECODE_ERRORS for what is not of its type),
+    a file laid out as writers lay it out (``[`` alone on the first line, each element
+    starting on a line of its own: one element a line, or indented) is read line by line and
+    an element that ``typed`` takes comes as a ``Decoded``. The rest of any other file, from
+    the line where its layout stops fitting, goes through the chunked reader as before.
     """
+    first = fh.readline(_CHUNK)
+    if typed is not None and first.strip() == "[":
+        yield from _array_lines(fh, typed)
+        return
+    yield from _array_chunks(first + fh.read(_CHUNK - len(first)), fh)
+
+
+def _array_chunks(buf: str, fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
+    """``iter_json_array`` from ``buf``, the first ``_CHUNK`` characters of the file."""
     decoder = json.JSONDecoder()
-    buf = fh.read(_CHUNK)
     pos = 0
     while pos < len(buf) and buf[pos].isspace():
         pos += 1
@@ -394,8 +453,14 @@ def iter_json_array(fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
     if pos >= len(buf) or buf[pos] != "[":
         yield RowError(1, "", "expected a JSON array of tasks (the file does not start with '[')")
         return
-    pos += 1
-    index = 0
+    yield from _array_elements(buf, pos + 1, fh, 0)
+
+
+def _array_elements(
+    buf: str, pos: int, fh: TextIO, index: int
+) -> Iterator[tuple[int, Any] | RowError]:
+    """The elements from ``buf[pos:]`` (inside the array, ``index`` elements read) on."""
+    decoder = json.JSONDecoder()
     eof = False
     while True:
         # skip whitespace and the comma between elements
@@ -415,15 +480,19 @@ def iter_json_array(fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
         while True:
             try:
                 value, end = decoder.raw_decode(buf, pos)
+                # a number that the buffer ends in (or in the start of its fraction or
+                # exponent) may go on in the next chunk
+                complete = eof or not (type(value) in _NUMBER and not buf[end:].lstrip(_DIGITS))
             except json.JSONDecodeError as exc:
                 if eof:
                     yield RowError(index + 1, "", f"invalid JSON: {exc.msg}")
                     return
-                more = fh.read(_CHUNK)
-                eof = not more
-                buf, pos = buf[pos:] + more, 0
-                continue
-            break
+                complete = False
+            if complete:
+                break
+            more = fh.read(_CHUNK)
+            eof = not more
+            buf, pos = buf[pos:] + more, 0
         index += 1
         yield index, value
         buf, pos = buf[end:], 0
@@ -431,6 +500,65 @@ def iter_json_array(fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
             more = fh.read(_CHUNK)
             eof = not more
             buf += more
+
+
+def _trim(text_: str) -> str:
+    """``text_`` without the whitespace and commas around it (between array elements)."""
+    text_ = text_.strip()
+    while text_[:1] == "," or text_[-1:] == ",":
+        text_ = text_.strip(",").strip()
+    return text_
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip()) if line[:1].isspace() else 0
+
+
+def _array_lines(fh: TextIO, typed: Callable[[str], Any]) -> Iterator[tuple[int, Any] | RowError]:
+    """``iter_json_array`` after a first line ``[``: each element is read from the line it
+    starts on to the first line, indented no deeper than that one, where it ends. An element
+    the lines do not delimit so (``}, {`` on one line, ``]`` after the last element, a
+    malformed one) sends the rest of the file, from the line it starts on, through the
+    chunked reader, which gives the same values or errors for it and everything after."""
+    index = 0
+    lines: list[str] = []  # the element's lines so far
+    indent = 0
+    while True:
+        line = fh.readline(_CHUNK)
+        if len(line) >= _CHUNK or (not line and lines):
+            # a line longer than a chunk, or a file ending inside an element
+            yield from _array_elements("".join(lines) + line, 0, fh, index)
+            return
+        if not line:
+            yield RowError(index + 1, "", "invalid JSON: the array is not closed with ']'")
+            return
+        if not lines:
+            element = _trim(line)
+            if not element:
+                continue
+            if element[0] == "]":
+                return
+            indent = _indent(line)
+            lines.append(line)
+        else:
+            lines.append(line)
+            if not line.strip() or _indent(line) > indent:
+                continue  # inside the element
+            element = _trim("".join(lines))
+        try:
+            value: Any = Decoded(typed(element), element)
+        except DECODE_ERRORS:
+            try:
+                value = json.loads(element)
+            except json.JSONDecodeError:
+                if len(lines) > 1:
+                    # its last line did not end it: not laid out so
+                    yield from _array_elements("".join(lines), 0, fh, index)
+                    return
+                continue  # the element goes on, indented, on the lines that follow
+        index += 1
+        lines = []
+        yield index, value
 
 
 def _lines_of(head: str, fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
@@ -445,12 +573,13 @@ def _lines_of(head: str, fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
             continue
         line, pending = pending + chunk, ""
         number_ += 1
-        yield from _one_line(number_, line)
+        yield from json_line(number_, line)
     if pending:
-        yield from _one_line(number_ + 1, pending)
+        yield from json_line(number_ + 1, pending)
 
 
-def _one_line(number_: int, line: str) -> Iterator[tuple[int, Any] | RowError]:
+def json_line(number_: int, line: str) -> Iterator[tuple[int, Any] | RowError]:
+    """Line ``number_``'s value, nothing for a blank line, or a RowError for one that is no JSON."""
     if not line.strip():
         return
     try:

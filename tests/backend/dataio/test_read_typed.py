@@ -1,0 +1,451 @@
+"""The typed shortcuts of the native and Label Studio readers (msgspec decodes a line or task
+of the common shape straight into records) give what the full checks give: the same records,
+notes and RowErrors, in the same order, for well-formed and malformed files alike.
+
+Hypothesis writes files of items and tasks whose every field is now and then odd (absent,
+null, empty, too long, of another type, a number as a string, NaN, -0.0, a huge integer),
+lays them out as writers do (one per line, indented, on one line) and now and then cuts or
+garbles them; each file is read with the shortcuts and without (``_plain_item`` giving
+nothing; ``iter_json_array`` without its ``typed`` decoder, the chunked reader as before).
+Records are compared by ``repr`` too, which tells 0.0 from -0.0 and 1 from 1.0.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from unittest import mock
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backend.dataio.formats import label_studio, native, parse
+from backend.dataio.formats.records import ItemRecord, RowError
+
+SETTINGS = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# --- values, each now and then odd -------------------------------------------------------------
+
+ODD = st.sampled_from(
+    [None, "", True, False, 0, -1, -0.0, 2.5, 10**20, 2**64 + 1, "1.5", "x", [], {}, ["a"]]
+)
+NUMBER = st.one_of(
+    st.integers(-(10**25), 10**25),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 0.0, -0.0, 1, 1.5, 1e308, 5e-324, 2**53 + 1]),
+)
+# lengths around every limit the checks know, in characters outside the BMP too
+SIZED = st.builds(
+    lambda n, ch: ch * n,
+    st.sampled_from([1, 2, 10, 11, 50, 51, 64, 65, 150, 151, 200, 201, 500, 501, 10_000, 10_001]),
+    st.sampled_from(["a", "é", "\U0001f600"]),
+)
+TEXT = st.one_of(st.text(max_size=6), SIZED, st.sampled_from(["dog", "bird", "park", "rec/a.wav"]))
+
+
+def odd(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``good`` four times in five, else an odd value."""
+    return st.integers(0, 4).flatmap(lambda k: ODD if k == 0 else good)
+
+
+def some(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """An object with any of ``fields`` (absent ones read as absent, not null)."""
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+METADATA = st.dictionaries(st.text(max_size=4), st.one_of(NUMBER, TEXT, st.booleans(), st.none()))
+
+# --- native ------------------------------------------------------------------------------------
+
+SEGMENT = st.fixed_dictionaries(
+    {"start_s": odd(NUMBER), "end_s": odd(NUMBER), "label": odd(TEXT)},
+    optional={
+        "low_hz": odd(NUMBER),
+        "high_hz": odd(NUMBER),
+        "text": odd(TEXT),
+        "score": odd(NUMBER),
+        "extra": TEXT,
+    },
+)
+REVIEW = some(
+    reviewer=odd(TEXT),
+    verdict=odd(st.sampled_from(["accepted", "rejected", "corrected", "maybe"])),
+    comment=odd(TEXT),
+)
+NATIVE_ANNOTATION = some(
+    annotator=odd(TEXT),
+    state=odd(st.sampled_from(["submitted", "draft", "skipped", "done"])),
+    clip_labels=odd(st.dictionaries(TEXT, odd(st.lists(TEXT, max_size=2)), max_size=2)),
+    segments=odd(st.lists(odd(SEGMENT), max_size=3)),
+    lead_time_s=odd(NUMBER),
+    submitted_at=odd(TEXT),
+    reviews=odd(st.lists(odd(REVIEW), max_size=2)),
+    is_reference=odd(st.booleans()),
+    review_state=odd(st.sampled_from(["pending", "accepted", "rejected", "corrected", "x"])),
+    unknown_key=TEXT,
+)
+PREDICTION = some(
+    model_version=odd(st.integers(1, 3)),
+    clip_scores=odd(st.dictionaries(TEXT, odd(st.dictionaries(TEXT, odd(NUMBER))), max_size=2)),
+    segments=odd(st.lists(odd(SEGMENT), max_size=2)),
+    uncertainty=odd(NUMBER),
+)
+ITEM = st.fixed_dictionaries(
+    {"type": st.sampled_from(["item", "item", "item", "model_version", "other"])},
+    optional={
+        "external_id": odd(TEXT),
+        "sha256": odd(TEXT),
+        "storage_key": odd(TEXT),
+        "connection": odd(TEXT),
+        "original_name": odd(TEXT),
+        "format": odd(TEXT),
+        "content_type": odd(TEXT),
+        "size_bytes": odd(st.integers(-2, 10**20)),
+        "duration_s": odd(NUMBER),
+        "sample_rate_hz": odd(st.integers(-2, 96_000)),
+        "channels": odd(st.integers(-1, 2)),
+        "metadata": odd(METADATA),
+        "annotations": odd(st.lists(odd(NATIVE_ANNOTATION), max_size=3)),
+        "predictions": odd(st.lists(odd(PREDICTION), max_size=2)),
+    },
+)
+HEADER = {"type": "earmark", "version": 1, "project": {"name": "p"}}
+
+
+def _garble(text: str, how: int, where: int) -> str:
+    """The text cut short (1), with a character dropped (2) or with junk put in (3)."""
+    where = where % (len(text) + 1)
+    if how == 1:
+        return text[:where]
+    if how == 2:
+        return text[:where] + text[where + 1 :]
+    if how == 3:
+        return text[:where] + '"}],x\n' + text[where:]
+    return text
+
+
+def _native_line(value: Any, ascii_only: bool, crlf: bool, how: int, where: int) -> str:
+    line = json.dumps(value, ensure_ascii=ascii_only)
+    return _garble(line, how, where) + ("\r\n" if crlf else "\n")
+
+
+NATIVE_LINES = st.lists(
+    st.builds(
+        _native_line,
+        st.one_of(ITEM, ITEM, ITEM, st.just(HEADER), ODD),
+        st.booleans(),
+        st.booleans(),
+        st.sampled_from([0, 0, 0, 0, 0, 0, 1, 2, 3]),
+        st.integers(0, 10**6),
+    )
+    | st.sampled_from(["\n", "  \n", "\x0c\n"]),
+    max_size=6,
+)
+
+
+def _native(text: str, *, typed: bool) -> tuple[list[Any], str | None]:
+    with mock.patch.object(
+        native, "_plain_item", side_effect=native._plain_item if typed else lambda row, line: None
+    ):
+        try:
+            return list(native.read(io.StringIO(text))), None
+        except Exception as exc:  # a crash must be the same crash
+            return [], type(exc).__name__
+
+
+@SETTINGS
+@given(header=st.booleans(), lines=NATIVE_LINES)
+def test_native_typed_lines_read_as_the_full_checks_read_them(header, lines):
+    # given a native file, well-formed or not
+    text = (json.dumps(HEADER) + "\n" if header else "") + "".join(lines)
+    # when it is read with the typed shortcut and without
+    typed, typed_crash = _native(text, typed=True)
+    full, full_crash = _native(text, typed=False)
+    # then the records and errors are the same, to the last float's sign
+    assert typed_crash == full_crash
+    assert typed == full
+    assert repr(typed) == repr(full)
+
+
+WELL_FORMED_ITEMS = [
+    {"type": "item", "external_id": "a"},
+    {"type": "item", "sha256": "f" * 64, "duration_s": 3, "size_bytes": 10, "channels": 1},
+    {
+        "type": "item",
+        "external_id": "rec/0000001.flac",
+        "storage_key": "rec/0000001.flac",
+        "original_name": "0000001.flac",
+        "connection": "bucket",
+        "format": "flac",
+        "content_type": "audio/flac",
+        "sample_rate_hz": 48000,
+        "metadata": {"site": "site-1", "n": [1, 2.5, None]},
+        "annotations": [
+            {
+                "annotator": "ann",
+                "state": "submitted",
+                "clip_labels": {"scene": ["park"]},
+                "segments": [
+                    {"start_s": 0, "end_s": 1.5, "label": "dog"},
+                    {"start_s": 2.0, "end_s": 3.5, "label": "bird", "low_hz": 100, "text": "x"},
+                ],
+                "lead_time_s": 4.5,
+                "submitted_at": "2026-01-02T03:04:05Z",
+                "reviews": [{"reviewer": "rev", "verdict": "accepted", "comment": ""}],
+                "is_reference": False,
+                "review_state": "accepted",
+            },
+            {"annotator": None, "state": "draft"},
+        ],
+        "predictions": [
+            {
+                "model_version": 1,
+                "clip_scores": {"scene": {"park": 0.9}},
+                "segments": [{"start_s": 1, "end_s": 2, "label": "dog", "score": 0.5}],
+                "uncertainty": 0.1,
+            }
+        ],
+    },
+]
+
+
+def test_the_typed_shortcut_takes_well_formed_items():
+    for value in WELL_FORMED_ITEMS:
+        line = json.dumps(value) + "\n"
+        item = native._plain_item(2, line)
+        assert isinstance(item, ItemRecord), value
+        full, _ = _native(json.dumps(HEADER) + "\n" + line, typed=False)
+        assert repr([full[0], item]) == repr(full)
+
+
+# --- Label Studio ------------------------------------------------------------------------------
+
+VALUE = some(
+    start=odd(NUMBER),
+    end=odd(NUMBER),
+    labels=odd(st.lists(TEXT, max_size=2)),
+    choices=odd(st.lists(st.sampled_from(["park", "street", "home", "x"]), max_size=2)),
+    text=odd(st.lists(TEXT, max_size=1)),
+    channel=st.just(0),
+)
+RESULT = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["labels", "labels", "choices", "textarea", "rectanglelabels"]),
+        "value": odd(VALUE),
+    },
+    optional={
+        "id": st.sampled_from(["r1", "r2", "r3", 1, 1.0, None]),
+        "from_name": st.sampled_from(["scene", "label", "other", "", None, 3]),
+        "to_name": st.just("audio"),
+        "score": odd(NUMBER),
+        "original_length": odd(NUMBER),
+    },
+)
+USER = st.one_of(
+    some(username=odd(TEXT), email=odd(TEXT)), st.integers(-1, 10), TEXT, st.none(), ODD
+)
+LS_ANNOTATION = some(
+    result=odd(st.lists(odd(RESULT), max_size=4)),
+    completed_by=USER,
+    was_cancelled=odd(st.booleans()),
+    lead_time=odd(NUMBER),
+    created_at=odd(TEXT),
+    ground_truth=odd(st.booleans()),
+)
+LS_PREDICTION = some(
+    model_version=odd(TEXT), score=odd(NUMBER), result=odd(st.lists(odd(RESULT), max_size=2))
+)
+DATA = some(
+    audio=odd(TEXT),
+    url=odd(TEXT),
+    external_id=odd(TEXT),
+    sha256=odd(TEXT),
+    duration_s=odd(NUMBER),
+    original_name=odd(TEXT),
+    site=odd(TEXT),
+)
+TASK = st.fixed_dictionaries(
+    {"data": odd(DATA)},
+    optional={
+        "meta": odd(METADATA),
+        "annotations": odd(st.lists(odd(LS_ANNOTATION), max_size=3)),
+        "predictions": st.one_of(st.just([]), odd(st.lists(odd(LS_PREDICTION), max_size=2))),
+        "id": st.integers(1, 9),
+    },
+)
+
+
+def _layout(tasks: list[Any], how: str) -> str:
+    """The array as writers lay it out."""
+    if how == "ours":  # label_studio.write: one task a line, the comma at its end
+        return "[\n" + ",\n".join(json.dumps(t, ensure_ascii=False) for t in tasks) + "\n]\n"
+    if how == "leading commas":
+        return (
+            "[\n"
+            + "".join(("," if i else "") + json.dumps(t) + "\n" for i, t in enumerate(tasks))
+            + "]\n"
+        )
+    if how == "indented":
+        return json.dumps(tasks, indent=2) + "\n"
+    if how == "indented crlf":
+        return json.dumps(tasks, indent=4).replace("\n", "\r\n")
+    if how == "one line":
+        return json.dumps(tasks)
+    if how == "two a line":  # `}, {` on a line: the chunked reader reads from there
+        return (
+            "[\n"
+            + ",\n".join(json.dumps(tasks[i : i + 2])[1:-1] for i in range(0, len(tasks), 2))
+            + "\n]"
+        )
+    return "\n".join(json.dumps(t) for t in tasks) + "\n"  # JSON Lines
+
+
+LAYOUTS = st.sampled_from(
+    [
+        "ours",
+        "ours",
+        "leading commas",
+        "indented",
+        "indented crlf",
+        "one line",
+        "two a line",
+        "lines",
+    ]
+)
+GROUPS = {"scene": ["park", "street", "home"], "other": ["x"]}
+
+
+def _label_studio(text: str, *, typed: bool, chunk: int) -> tuple[list[Any], str | None]:
+    untyped = parse.iter_json_array
+
+    def without_typed(fh, typed=None):
+        return untyped(fh)
+
+    with (
+        mock.patch.object(parse, "_CHUNK", chunk),
+        mock.patch.object(
+            parse, "iter_json_array", side_effect=untyped if typed else without_typed
+        ),
+    ):
+        try:
+            return list(label_studio.read(io.StringIO(text), clip_groups=GROUPS)), None
+        except Exception as exc:  # a crash must be the same crash
+            return [], type(exc).__name__
+
+
+@SETTINGS
+@given(
+    tasks=st.lists(st.one_of(TASK, TASK, TASK, ODD), max_size=5),
+    layout=LAYOUTS,
+    how=st.sampled_from([0, 0, 0, 0, 1, 2, 3]),
+    where=st.integers(0, 10**6),
+    chunk=st.sampled_from([1 << 16, 1 << 16, 300, 40]),
+)
+def test_label_studio_typed_tasks_read_as_the_full_checks_read_them(
+    tasks, layout, how, where, chunk
+):
+    # given a Label Studio file, laid out as some writer lays it out, well-formed or not
+    text = _garble(_layout(tasks, layout), how, where)
+    # when it is read with the typed shortcut (and the line reader) and without
+    typed, typed_crash = _label_studio(text, typed=True, chunk=chunk)
+    full, full_crash = _label_studio(text, typed=False, chunk=chunk)
+    # then the records, notes and errors are the same
+    assert typed_crash == full_crash
+    assert typed == full
+    assert repr(typed) == repr(full)
+
+
+def _bench_task(n: int) -> dict[str, Any]:
+    results = [
+        {
+            "id": f"r{j}",
+            "from_name": "label",
+            "to_name": "audio",
+            "type": "labels",
+            "value": {"start": j * 2.0, "end": j * 2 + 1.5, "labels": ["dog"]},
+        }
+        for j in range(3)
+    ] + [{"from_name": "scene", "type": "choices", "value": {"choices": ["park"]}}]
+    return {
+        "data": {"audio": f"rec/{n}.flac", "site": "s"},
+        "meta": {"batch": 2},
+        "annotations": [
+            {"completed_by": {"email": "a"}, "result": results, "lead_time": 3},
+            {"completed_by": 7, "result": [], "was_cancelled": True, "created_at": "2026-01-02"},
+        ],
+        "predictions": [],
+    }
+
+
+def test_the_typed_shortcut_takes_well_formed_tasks():
+    # given tasks of the common shape, one a line and indented
+    tasks = [_bench_task(n) for n in range(3)]
+    for layout in ("ours", "leading commas", "indented", "indented crlf"):
+        text = _layout(tasks, layout)
+        # when the array is read with the typed decoder
+        entries = list(parse.iter_json_array(io.StringIO(text), label_studio._TASK.decode))
+        # then every task comes typed, and the shortcut takes it
+        assert [type(v) for _, v in entries] == [parse.Decoded] * 3, layout
+        for row, entry in entries:
+            assert label_studio._plain_task(row, entry.value, {}) is not None
+            assert json.loads(entry.text) == tasks[row - 1]
+
+
+ARRAY_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), NUMBER, st.text(max_size=4)),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@SETTINGS
+@given(
+    values=st.lists(ARRAY_VALUES, max_size=5),
+    layout=LAYOUTS,
+    how=st.sampled_from([0, 0, 1, 2, 3]),
+    where=st.integers(0, 10**6),
+    chunk=st.sampled_from([1 << 16, 100, 7]),
+)
+def test_the_line_reader_gives_the_chunked_readers_values(values, layout, how, where, chunk):
+    # given any JSON array, laid out in any way, whole or garbled
+    text = _garble(_layout(values, layout), how, where)
+
+    def read(typed):
+        out = []
+        with mock.patch.object(parse, "_CHUNK", chunk):
+            try:
+                for entry in parse.iter_json_array(io.StringIO(text), typed):
+                    if not isinstance(entry, RowError) and type(entry[1]) is parse.Decoded:
+                        entry = (entry[0], json.loads(entry[1].text))
+                    out.append(entry)
+            except RecursionError as exc:
+                out.append(type(exc).__name__)
+        return out
+
+    def never(text_):
+        raise msgspec.DecodeError("typed decoding is not tried here")
+
+    # when it is read line by line (typed: any value; never: every value through json)
+    # and by the chunked reader
+    chunked = read(None)
+    # then the values and errors are the same
+    for typed in (msgspec.json.Decoder().decode, never):
+        assert repr(read(typed)) == repr(chunked)
+
+
+def test_a_number_split_across_chunks_is_read_whole():
+    # given top-level numbers that the reader's chunks cut in two
+    text = "[1234567, -98765, 3.25e10, 7, 1.5e-3]"
+    # when the array is read in chunks of 4 characters
+    with mock.patch.object(parse, "_CHUNK", 4):
+        values = [v for _, v in parse.iter_json_array(io.StringIO(text))]
+    # then each number is read whole
+    assert values == [1234567, -98765, 3.25e10, 7, 1.5e-3]
