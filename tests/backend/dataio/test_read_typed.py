@@ -12,17 +12,19 @@ Records are compared by ``repr`` too, which tells 0.0 from -0.0 and 1 from 1.0.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from typing import Any
 from unittest import mock
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend.dataio.formats import label_studio, native, parse
-from backend.dataio.formats.records import ItemRecord, RowError
+from backend.dataio.formats.records import AnnotationRecord, ItemRecord, RowError, SegmentRecord
 
 SETTINGS = settings(
     max_examples=300,
@@ -449,3 +451,43 @@ def test_a_number_split_across_chunks_is_read_whole():
         values = [v for _, v in parse.iter_json_array(io.StringIO(text))]
     # then each number is read whole
     assert values == [1234567, -98765, 3.25e10, 7, 1.5e-3]
+
+
+def test_the_label_studio_record_builders_make_what_init_makes():
+    # given records made by the shortcut's builders and by the dataclasses' __init__
+    segment = label_studio._segment(1.0, 2.5, "dog")
+    annotation = label_studio._annotation(
+        "ann", "skipped", {"scene": ["park"]}, (segment,), 3.0, "2026-01-02", True
+    )
+    item = label_studio._item(4, "a", "f" * 64, "rec/a.wav", "a.wav", 9.5, {"k": 1}, (annotation,))
+    made = [
+        SegmentRecord(1.0, 2.5, "dog"),
+        AnnotationRecord(
+            annotator="ann",
+            state="skipped",
+            clip_labels={"scene": ["park"]},
+            segments=(segment,),
+            lead_time_s=3.0,
+            submitted_at="2026-01-02",
+            is_reference=True,
+        ),
+        ItemRecord(
+            row=4,
+            external_id="a",
+            sha256="f" * 64,
+            storage_key="rec/a.wav",
+            original_name="a.wav",
+            duration_s=9.5,
+            metadata={"k": 1},
+            annotations=(annotation,),
+        ),
+    ]
+    # then they are the same objects: equal, the same fields in the same order, as frozen
+    assert hash(segment) == hash(made[0])
+    for built, expected in zip([segment, annotation, item], made, strict=True):
+        assert type(built) is type(expected)
+        assert list(vars(built).items()) == list(vars(expected).items())
+        assert [f.name for f in dataclasses.fields(expected)] == list(vars(built))
+        assert built == expected
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            built.row = 1
