@@ -330,7 +330,7 @@ class _Region(msgspec.Struct, tag_field="type", tag="labels"):
     value: _Span
     id: Any = None
     score: None = None
-    original_length: msgspec.UnsetType = msgspec.UNSET  # present: the full checks read it
+    original_length: Any = None
 
 
 class _ChoiceValue(msgspec.Struct, forbid_unknown_fields=True):
@@ -341,7 +341,7 @@ class _Choices(msgspec.Struct, tag_field="type", tag="choices"):
     value: _ChoiceValue
     from_name: Any = None
     score: None = None
-    original_length: msgspec.UnsetType = msgspec.UNSET
+    original_length: Any = None
 
 
 class _Annotation(msgspec.Struct):
@@ -354,9 +354,10 @@ class _Annotation(msgspec.Struct):
 
 
 class _Task(msgspec.Struct):
-    """A task of the common shape (results that ``_plain_results`` takes, no predictions),
-    checked as it is decoded, in C; ``_plain_task`` checks what types cannot say. Any other
-    task fails to decode, or ``_plain_task`` gives it up, and ``_task`` reads it."""
+    """A task of the common shape (no predictions; results that ``_plain_results`` takes,
+    or with an ``original_length``, as this format's writer gives them), checked as it is
+    decoded, in C; ``_plain_task`` checks what types cannot say. Any other task fails to
+    decode, or ``_plain_task`` gives it up, and ``_task`` reads it."""
 
     data: dict[str, Any]
     meta: dict[str, Any] | None = None
@@ -482,12 +483,16 @@ def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> 
         return None
     metadata = dict(task.meta or {})
     metadata.update({k: v for k, v in data.items() if k != audio_key and k not in _DATA_KEYS})
+    duration_hint = None if duration_s is None else float(duration_s)
     annotations = []
     for a in task.annotations or ():
         segments: list[SegmentRecord] = []
         clip: dict[str, list[str]] = {}
         seen: set[str] = set()
+        length = None
         for res in a.result or ():
+            if isinstance(res.original_length, int | float):
+                length = float(res.original_length)
             if isinstance(res, _Region):
                 rid = res.id
                 if rid is None or (rid := str(rid)) in seen:
@@ -503,6 +508,7 @@ def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> 
         created_at = a.created_at
         if not (created_at is None or (type(created_at) is str and len(created_at) <= 500)):
             return None
+        duration_hint = duration_hint or length
         annotations.append(
             _annotation(
                 _annotator(a.completed_by),
@@ -520,7 +526,7 @@ def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> 
         sha256 or None,
         ref,
         str(data.get("original_name") or ref.rsplit("/", 1)[-1]),
-        (duration_s and float(duration_s)) or 0.0,
+        duration_hint or 0.0,
         metadata,
         tuple(annotations),
     )

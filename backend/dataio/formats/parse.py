@@ -427,10 +427,12 @@ def iter_json_array(
     if typed is not None and first.strip() == "[":
         yield from _array_lines(fh, typed)
         return
-    yield from _array_chunks(first + fh.read(_CHUNK - len(first)), fh)
+    yield from _array_chunks(first + fh.read(_CHUNK - len(first)), fh, typed)
 
 
-def _array_chunks(buf: str, fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
+def _array_chunks(
+    buf: str, fh: TextIO, typed: Callable[[str], Any] | None
+) -> Iterator[tuple[int, Any] | RowError]:
     """``iter_json_array`` from ``buf``, the first ``_CHUNK`` characters of the file."""
     decoder = json.JSONDecoder()
     pos = 0
@@ -446,7 +448,7 @@ def _array_chunks(buf: str, fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
             except json.JSONDecodeError:
                 pass
             else:
-                yield from _lines_of(buf, fh)
+                yield from _lines_of(buf, fh, typed)
                 return
         yield from _single(buf + fh.read())
         return
@@ -561,7 +563,9 @@ def _array_lines(fh: TextIO, typed: Callable[[str], Any]) -> Iterator[tuple[int,
         yield index, value
 
 
-def _lines_of(head: str, fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
+def _lines_of(
+    head: str, fh: TextIO, typed: Callable[[str], Any] | None
+) -> Iterator[tuple[int, Any] | RowError]:
     first_lines = io.StringIO(head)
     # The head may end mid-line: glue its last partial line to the rest of the stream.
     lines = itertools.chain(first_lines, fh)
@@ -573,9 +577,21 @@ def _lines_of(head: str, fh: TextIO) -> Iterator[tuple[int, Any] | RowError]:
             continue
         line, pending = pending + chunk, ""
         number_ += 1
-        yield from json_line(number_, line)
+        yield from _typed_line(number_, line, typed)
     if pending:
-        yield from json_line(number_ + 1, pending)
+        yield from _typed_line(number_ + 1, pending, typed)
+
+
+def _typed_line(
+    number_: int, line: str, typed: Callable[[str], Any] | None
+) -> Iterator[tuple[int, Any] | RowError]:
+    if typed is not None:
+        try:
+            yield number_, Decoded(typed(line), line)
+            return
+        except DECODE_ERRORS:
+            pass
+    yield from json_line(number_, line)
 
 
 def json_line(number_: int, line: str) -> Iterator[tuple[int, Any] | RowError]:

@@ -12,6 +12,7 @@ Records are compared by ``repr`` too, which tells 0.0 from -0.0 and 1 from 1.0.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -117,7 +118,93 @@ ITEM = st.fixed_dictionaries(
         "predictions": odd(st.lists(odd(PREDICTION), max_size=2)),
     },
 )
+# ...and the common shape, every value of its type, so that the shortcut's records are
+# compared often (and every part of them): an odd line now and then takes the full checks
+FINITE = st.one_of(st.integers(-(10**20), 10**20), st.floats(allow_nan=False, allow_infinity=False))
+NAME = st.text(min_size=1, max_size=5)
+SHORT = st.text(max_size=8)
+GOOD_METADATA = st.dictionaries(
+    st.text(max_size=4), st.one_of(FINITE, TEXT, st.booleans(), st.none(), st.lists(FINITE))
+)
+GOOD_SEGMENT = st.fixed_dictionaries(
+    {"start_s": FINITE, "end_s": FINITE, "label": NAME},
+    optional={"low_hz": FINITE | st.none(), "high_hz": FINITE | st.none(), "text": SHORT},
+)
+GOOD_ANNOTATION = st.fixed_dictionaries(
+    {"annotator": NAME | st.none()},
+    optional={
+        "state": st.sampled_from(["submitted", "draft", "skipped"]),
+        "clip_labels": st.dictionaries(TEXT, st.lists(TEXT, max_size=2), max_size=2),
+        "segments": st.lists(GOOD_SEGMENT, max_size=3),
+        "lead_time_s": st.floats(0, 1e6) | st.integers(0, 10**6),
+        "submitted_at": NAME | st.none(),
+        "reviews": st.lists(
+            st.fixed_dictionaries(
+                {"reviewer": NAME, "verdict": st.sampled_from(["accepted", "corrected"])},
+                optional={"comment": SHORT},
+            ),
+            max_size=2,
+        ),
+        "is_reference": st.booleans(),
+        "review_state": st.sampled_from(["pending", "accepted", "rejected", "corrected"]),
+    },
+)
+GOOD_PREDICTION = st.fixed_dictionaries(
+    {"model_version": st.integers(1, 3)},
+    optional={
+        "clip_scores": st.dictionaries(NAME, st.dictionaries(NAME, FINITE), max_size=2),
+        "segments": st.lists(GOOD_SEGMENT, max_size=2),
+        "uncertainty": FINITE | st.none(),
+    },
+)
+GOOD_ITEM = st.fixed_dictionaries(
+    {"type": st.just("item"), "external_id": NAME},
+    optional={
+        "sha256": st.text(min_size=1, max_size=64) | st.none(),
+        "storage_key": NAME,
+        "connection": NAME | st.none(),
+        "original_name": NAME,
+        "format": st.text(max_size=10),
+        "content_type": st.text(max_size=50),
+        "size_bytes": st.integers(0, 10**20),
+        "duration_s": FINITE | st.none(),
+        "sample_rate_hz": st.integers(0, 96_000),
+        "channels": st.integers(0, 2),
+        "metadata": GOOD_METADATA,
+        "annotations": st.lists(GOOD_ANNOTATION, max_size=3),
+        "predictions": st.lists(GOOD_PREDICTION, max_size=2),
+    },
+)
 HEADER = {"type": "earmark", "version": 1, "project": {"name": "p"}}
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            out += _paths(inner, (*path, key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            out += _paths(inner, (*path, i))
+    return out
+
+
+@st.composite
+def spoiled(draw: st.DrawFn, good: st.SearchStrategy[Any]) -> Any:
+    """A value of the common shape with one thing in it, anywhere, made odd or taken away:
+    the shortcut must give it up, or read it as the full checks do."""
+    value = draw(good)
+    path = draw(st.sampled_from(_paths(value)[1:] or [()]))
+    if not path:
+        return value
+    parent = value
+    for key in path[:-1]:
+        parent = parent[key]
+    if isinstance(parent, dict) and draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = draw(ODD | SIZED)
+    return value
 
 
 def _garble(text: str, how: int, where: int) -> str:
@@ -140,7 +227,7 @@ def _native_line(value: Any, ascii_only: bool, crlf: bool, how: int, where: int)
 NATIVE_LINES = st.lists(
     st.builds(
         _native_line,
-        st.one_of(ITEM, ITEM, ITEM, st.just(HEADER), ODD),
+        st.one_of(ITEM, GOOD_ITEM, spoiled(GOOD_ITEM), st.just(HEADER), ODD),
         st.booleans(),
         st.booleans(),
         st.sampled_from([0, 0, 0, 0, 0, 0, 1, 2, 3]),
@@ -217,6 +304,59 @@ WELL_FORMED_ITEMS = [
 ]
 
 
+# every value put, in turn, in every place of a full item or task: each kind of odd value,
+# each length limit's edge (in characters outside the BMP too), the words the checks know
+EVERY_ODD: list[Any] = [
+    None, "", True, False, 0, 1, -1, -0.0, 2.5, 10**20, 2**64 + 1, float("nan"), float("inf"),
+    1e308, "1.5", "x", [], {}, ["a"], [1], {"a": 1}, "accepted", "pending", "skipped", "draft",
+    *("\U0001f600" * n for n in (10, 11, 50, 51, 64, 65, 150, 151, 200, 201, 500, 501)),
+    "x" * 10_000, "x" * 10_001,
+]  # fmt: skip
+GONE = object()
+
+
+def _every_spoiling(value: Any) -> list[Any]:
+    out = []
+    for path in _paths(value)[1:]:
+        for odd_value in [GONE, *EVERY_ODD]:
+            spoilt = json.loads(json.dumps(value))
+            parent = spoilt
+            for key in path[:-1]:
+                parent = parent[key]
+            if odd_value is GONE:
+                if not isinstance(parent, dict):
+                    continue
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = odd_value
+            out.append(spoilt)
+    return out
+
+
+def test_native_items_with_one_odd_value_read_as_the_full_checks_read_them():
+    # given the full item, and each item with one value anywhere in it odd or taken away
+    full_item = WELL_FORMED_ITEMS[2]
+    lines = [json.dumps(v) for v in [full_item, *_every_spoiling(full_item)]]
+    assert len(lines) > 2000
+    taken = 0
+    for line in lines:
+        # when it is read with the shortcut and without
+        text = json.dumps(HEADER) + "\n" + line + "\n"
+        typed, typed_crash = _native(text, typed=True)
+        full, full_crash = _native(text, typed=False)
+        # then both read the same
+        assert (typed_crash, repr(typed)) == (full_crash, repr(full)), line
+        taken += native._plain_item(2, line) is not None
+    # and the shortcut took many of them (the values it reads as the full checks do)
+    assert taken > 500
+
+
+@SETTINGS
+@given(value=GOOD_ITEM)
+def test_the_typed_shortcut_takes_items_of_the_common_shape(value):
+    assert native._plain_item(2, json.dumps(value)) is not None
+
+
 def test_the_typed_shortcut_takes_well_formed_items():
     for value in WELL_FORMED_ITEMS:
         line = json.dumps(value) + "\n"
@@ -283,6 +423,121 @@ TASK = st.fixed_dictionaries(
 )
 
 
+@st.composite
+def good_results(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Regions (each its own id) and clip choices, with ``original_length`` now and then."""
+    out: list[dict[str, Any]] = []
+    for i in range(draw(st.integers(0, 4))):
+        result: dict[str, Any]
+        if draw(st.booleans()):
+            value = {
+                "start": draw(FINITE),
+                "end": draw(FINITE),
+                "labels": draw(st.lists(TEXT, min_size=1, max_size=2)),
+                "channel": 0,
+            }
+            rid = draw(st.sampled_from([f"r{i}", i]))
+            result = {"id": rid, "from_name": "label", "type": "labels", "value": value}
+        else:
+            choices = draw(st.lists(st.sampled_from(["park", "street", "home", "x"]), max_size=2))
+            from_name = draw(st.sampled_from(["scene", "other", "", "nope"]))
+            result = {"from_name": from_name, "type": "choices", "value": {"choices": choices}}
+        if draw(st.booleans()):
+            result["original_length"] = draw(FINITE | st.sampled_from([True, None, "12"]))
+        out.append(result)
+    return out
+
+
+GOOD_TASK = st.fixed_dictionaries(
+    {
+        "data": st.fixed_dictionaries(
+            {"audio": NAME},
+            optional={
+                "external_id": NAME,
+                "sha256": NAME,
+                "duration_s": FINITE | st.none(),
+                "original_name": NAME,
+                "site": TEXT,
+            },
+        )
+    },
+    optional={
+        "meta": GOOD_METADATA,
+        "annotations": st.lists(
+            some(
+                result=good_results(),
+                completed_by=USER,
+                was_cancelled=st.booleans() | st.none(),
+                lead_time=FINITE | st.none(),
+                created_at=NAME | st.none(),
+                ground_truth=st.booleans(),
+            ),
+            max_size=3,
+        ),
+        "predictions": st.just([]),
+    },
+)
+
+
+@SETTINGS
+@given(task=GOOD_TASK)
+def test_the_typed_shortcut_takes_tasks_of_the_common_shape(task):
+    assert label_studio._plain_task(1, label_studio._TASK.decode(json.dumps(task)), {}) is not None
+
+
+FULL_TASK = {
+    "data": {
+        "audio": "rec/a.wav",
+        "external_id": "a",
+        "sha256": "f" * 64,
+        "duration_s": 0,
+        "original_name": "a.wav",
+        "site": "s",
+    },
+    "meta": {"batch": 2},
+    "annotations": [
+        {
+            "completed_by": {"username": "ann", "email": "a@b"},
+            "was_cancelled": False,
+            "ground_truth": True,
+            "lead_time": 3.5,
+            "created_at": "2026-01-02T03:04:05Z",
+            "result": [
+                {
+                    "id": "r1",
+                    "from_name": "label",
+                    "to_name": "audio",
+                    "type": "labels",
+                    "original_length": 30,
+                    "value": {"start": 1, "end": 2.5, "labels": ["dog", "bird"], "channel": 0},
+                },
+                {"from_name": "scene", "type": "choices", "value": {"choices": ["park"]}},
+            ],
+        }
+    ],
+    "predictions": [],
+}
+
+
+def test_label_studio_tasks_with_one_odd_value_read_as_the_full_checks_read_them():
+    # given the full task, and each task with one value anywhere in it odd or taken away
+    tasks = [FULL_TASK, *_every_spoiling(FULL_TASK)]
+    assert len(tasks) > 1500
+    taken = 0
+    for task in tasks:
+        # when it is read with the shortcut and without
+        text = _layout([task], "ours")
+        typed, typed_crash = _label_studio(text, typed=True, chunk=1 << 16)
+        full, full_crash = _label_studio(text, typed=False, chunk=1 << 16)
+        # then both read the same
+        assert (typed_crash, repr(typed)) == (full_crash, repr(full)), task
+        with contextlib.suppress(msgspec.DecodeError):
+            typed_task = label_studio._TASK.decode(json.dumps(task))
+            taken += label_studio._plain_task(1, typed_task, FROZEN_GROUPS) is not None
+    # and the shortcut took many of them
+    assert taken > 600
+
+
 def _layout(tasks: list[Any], how: str) -> str:
     """The array as writers lay it out."""
     if how == "ours":  # label_studio.write: one task a line, the comma at its end
@@ -321,6 +576,7 @@ LAYOUTS = st.sampled_from(
     ]
 )
 GROUPS = {"scene": ["park", "street", "home"], "other": ["x"]}
+FROZEN_GROUPS = {group: frozenset(labels) for group, labels in GROUPS.items()}
 
 
 def _label_studio(text: str, *, typed: bool, chunk: int) -> tuple[list[Any], str | None]:
@@ -343,7 +599,7 @@ def _label_studio(text: str, *, typed: bool, chunk: int) -> tuple[list[Any], str
 
 @SETTINGS
 @given(
-    tasks=st.lists(st.one_of(TASK, TASK, TASK, ODD), max_size=5),
+    tasks=st.lists(st.one_of(TASK, GOOD_TASK, spoiled(GOOD_TASK), ODD), max_size=5),
     layout=LAYOUTS,
     how=st.sampled_from([0, 0, 0, 0, 1, 2, 3]),
     where=st.integers(0, 10**6),
