@@ -491,7 +491,7 @@ def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> 
         seen: set[str] = set()
         length = None
         for res in a.result or ():
-            if isinstance(res.original_length, int | float):
+            if isinstance(res.original_length, _NUMBER):
                 length = float(res.original_length)
             if isinstance(res, _Region):
                 rid = res.id

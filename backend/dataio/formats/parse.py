@@ -7,8 +7,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import msgspec
 
@@ -399,8 +398,7 @@ _CHUNK = 1 << 16
 _DIGITS = "0123456789.eE+-"
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
     """An array element that ``iter_json_array``'s ``typed`` decoder took, and its text (one
     JSON value) for the checks of the usual values where the typed value will not do."""
 
