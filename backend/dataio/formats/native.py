@@ -139,6 +139,8 @@ def read(fh: TextIO) -> Iterator[Record]:
     seen_header = False
     for number, line in enumerate(fh, start=1):
         if seen_header:
+            # an item line of the common shape, decoded and checked in one pass in C; any
+            # other line goes through the checks below, which name what is wrong
             item = _plain_item(number, line)
             if item is not None:
                 yield item

@@ -585,10 +585,12 @@ def _typed_line(
 ) -> Iterator[tuple[int, Any] | RowError]:
     if typed is not None:
         try:
-            yield number_, Decoded(typed(line), line)
-            return
+            value = typed(line)
         except DECODE_ERRORS:
             pass
+        else:
+            yield number_, Decoded(value, line)
+            return
     yield from json_line(number_, line)
 
 
