@@ -510,55 +510,96 @@ def _trim(text_: str) -> str:
     return text_
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip()) if line[:1].isspace() else 0
+_LINE_MAX = 1 << 22  # a longer element (or line) is left to the chunked reader
 
 
 def _array_lines(fh: TextIO, typed: Callable[[str], Any]) -> Iterator[tuple[int, Any] | RowError]:
-    """``iter_json_array`` after a first line ``[``: each element is read from the line it
-    starts on to the first line, indented no deeper than that one, where it ends. An element
-    the lines do not delimit so (``}, {`` on one line, ``]`` after the last element, a
-    malformed one) sends the rest of the file, from the line it starts on, through the
-    chunked reader, which gives the same values or errors for it and everything after."""
-    index = 0
-    lines: list[str] = []  # the element's lines so far
-    indent = 0
+    """``iter_json_array`` after a first line ``[``, for elements laid out as writers lay
+    them out: each on one line, or indented (from an opening ``{`` or ``[`` to the first
+    closing one at the start of a line indented as deep as the opening one's). ``str.find``
+    delimits an element, then ``typed`` (or ``json.loads``) must take all of it as one value,
+    which is the value the chunked reader reads from the same place. An element delimited
+    otherwise (``}, {``, ``]`` after the last element, a malformed one) sends the rest of the
+    file, from where that element starts, through the chunked reader."""
+    buf, pos, index, eof = "", 0, 0, False
     while True:
-        line = fh.readline(_CHUNK)
-        if len(line) >= _CHUNK or (not line and lines):
-            # a line longer than a chunk, or a file ending inside an element
-            yield from _array_elements("".join(lines) + line, 0, fh, index)
-            return
-        if not line:
+        # the separators before the next element, as the chunked reader skips them
+        while True:
+            while pos < len(buf) and (buf[pos].isspace() or buf[pos] == ","):
+                pos += 1
+            if pos < len(buf) or eof:
+                break
+            more = fh.read(_CHUNK)
+            eof = not more
+            buf, pos = buf[pos:] + more, 0
+        if pos >= len(buf):
             yield RowError(index + 1, "", "invalid JSON: the array is not closed with ']'")
             return
-        if not lines:
-            element = _trim(line)
-            if not element:
-                continue
-            if element[0] == "]":
-                return
-            indent = _indent(line)
-            lines.append(line)
-        else:
-            lines.append(line)
-            if not line.strip() or _indent(line) > indent:
-                continue  # inside the element
-            element = _trim("".join(lines))
-        try:
-            value: Any = Decoded(typed(element), element)
-        except DECODE_ERRORS:
+        if buf[pos] == "]":
+            return
+        if pos > _CHUNK:  # keep the buffer short; the line the element starts on stays
+            line_start = buf.rfind("\n", 0, pos) + 1
+            buf, pos = buf[line_start:], pos - line_start
+        # first as one line, then as an indented block
+        value: Any = None
+        end = -1
+        for closing in ("\n", _closing(buf, pos)):
+            if closing is None:
+                break
+            end, buf, eof = _find(buf, pos, closing, fh, eof)
+            if end < 0:
+                break
+            if closing != "\n":
+                end += len(closing)
+            element = _trim(buf[pos:end])
             try:
-                value = json.loads(element)
-            except json.JSONDecodeError:
-                if len(lines) > 1:
-                    # its last line did not end it: not laid out so
-                    yield from _array_elements("".join(lines), 0, fh, index)
-                    return
-                continue  # the element goes on, indented, on the lines that follow
+                value = Decoded(typed(element), element)
+            except DECODE_ERRORS:
+                # an indented element's first line is no JSON; another element may be JSON
+                # that the typed decoder does not take (NaN, a lone surrogate, 1e400)
+                if element in ("{", "["):
+                    end = -1
+                    continue
+                try:
+                    value = json.loads(element)
+                except json.JSONDecodeError:
+                    end = -1
+                    continue
+            break
+        if end < 0:
+            yield from _array_elements(buf, pos, fh, index)
+            return
         index += 1
-        lines = []
+        pos = end
         yield index, value
+
+
+def _closing(buf: str, pos: int) -> str | None:
+    """What ends an indented element starting at ``buf[pos]``: a line break, the indentation
+    of the element's first line, and the bracket that closes its first one."""
+    bracket = {"{": "}", "[": "]"}.get(buf[pos])
+    indentation = buf[buf.rfind("\n", 0, pos) + 1 : pos]
+    if bracket is None or (indentation and not indentation.isspace()):
+        return None
+    return "\n" + indentation + bracket
+
+
+def _find(buf: str, pos: int, what: str, fh: TextIO, eof: bool) -> tuple[int, str, bool]:
+    """Where ``what`` is in ``buf`` after ``pos`` (reading on as needed; the end of the file
+    ends a last line), or -1; the buffer, grown, and whether the file has ended."""
+    start = pos
+    while True:
+        found = buf.find(what, start)
+        if found >= 0:
+            return found, buf, eof
+        if eof:
+            return (len(buf) if what == "\n" else -1), buf, eof
+        if len(buf) - pos > _LINE_MAX:
+            return -1, buf, eof
+        start = max(pos, len(buf) - len(what))
+        more = fh.read(_CHUNK)
+        eof = not more
+        buf += more
 
 
 def _lines_of(

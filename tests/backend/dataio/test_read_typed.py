@@ -208,7 +208,8 @@ def spoiled(draw: st.DrawFn, good: st.SearchStrategy[Any]) -> Any:
 
 
 def _garble(text: str, how: int, where: int) -> str:
-    """The text cut short (1), with a character dropped (2) or with junk put in (3)."""
+    """The text cut short (1), with a character dropped (2), with junk put in (3) or with
+    one character put in (4 and on: whitespace JSON does not know, a separator, a bracket)."""
     where = where % (len(text) + 1)
     if how == 1:
         return text[:where]
@@ -216,6 +217,8 @@ def _garble(text: str, how: int, where: int) -> str:
         return text[:where] + text[where + 1 :]
     if how == 3:
         return text[:where] + '"}],x\n' + text[where:]
+    if how >= 4:
+        return text[:where] + "x;\xa0\x0c,][{}\n\r"[how % 11] + text[where:]
     return text
 
 
@@ -230,7 +233,7 @@ NATIVE_LINES = st.lists(
         st.one_of(ITEM, GOOD_ITEM, spoiled(GOOD_ITEM), st.just(HEADER), ODD),
         st.booleans(),
         st.booleans(),
-        st.sampled_from([0, 0, 0, 0, 0, 0, 1, 2, 3]),
+        st.sampled_from([0, 0, 0, 0, 0, 0, 1, 2, 3, 4]),
         st.integers(0, 10**6),
     )
     | st.sampled_from(["\n", "  \n", "\x0c\n"]),
@@ -601,7 +604,7 @@ def _label_studio(text: str, *, typed: bool, chunk: int) -> tuple[list[Any], str
 @given(
     tasks=st.lists(st.one_of(TASK, GOOD_TASK, spoiled(GOOD_TASK), ODD), max_size=5),
     layout=LAYOUTS,
-    how=st.sampled_from([0, 0, 0, 0, 1, 2, 3]),
+    how=st.sampled_from([0, 0, 0, 0, 1, 2, 3]) | st.integers(4, 14),
     where=st.integers(0, 10**6),
     chunk=st.sampled_from([1 << 16, 1 << 16, 300, 40]),
 )
@@ -668,7 +671,7 @@ ARRAY_VALUES = st.recursive(
 @given(
     values=st.lists(ARRAY_VALUES, max_size=5),
     layout=LAYOUTS,
-    how=st.sampled_from([0, 0, 1, 2, 3]),
+    how=st.sampled_from([0, 0, 1, 2, 3]) | st.integers(4, 14),
     where=st.integers(0, 10**6),
     chunk=st.sampled_from([1 << 16, 100, 7]),
 )
