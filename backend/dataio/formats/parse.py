@@ -416,10 +416,11 @@ def iter_json_array(
     the rest of the file cannot be trusted, so one RowError ends the iteration.
 
     With ``typed`` (a decoder that raises one of DECODE_ERRORS for what is not of its type),
-    a file laid out as writers lay it out (``[`` alone on the first line, each element
-    starting on a line of its own: one element a line, or indented) is read line by line and
-    an element that ``typed`` takes comes as a ``Decoded``. The rest of any other file, from
-    the line where its layout stops fitting, goes through the chunked reader as before.
+    the elements of a file laid out as writers lay it out (``[`` alone on the first line,
+    then one element a line, or indented ones) are delimited without decoding them, and one
+    that ``typed`` takes comes as a ``Decoded``; so do the lines of a JSON Lines file. The
+    rest of any other file, from where its layout stops fitting, goes through the chunked
+    reader as before.
     """
     first = fh.readline(_CHUNK)
     if typed is not None and first.strip() == "[":
