@@ -13,7 +13,6 @@ Tasks are known by ``data.external_id``, else ``data.sha256``, else their audio 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Any, TextIO
 
@@ -135,11 +134,11 @@ def _task(row: int, task: Any, groups: Mapping[str, frozenset[str]]) -> Iterator
                 ),
             )
         )
+    sha256 = parse.optional_text(data.get("sha256"), "data.sha256", problems, max_length=64)
     if problems.errors:
         yield from problems.errors
         return
     yield from unmapped
-    sha256 = parse.optional_text(data.get("sha256"), "data.sha256", problems, max_length=64)
     yield ItemRecord(
         row=row,
         # An item known by its bytes keeps no external id; otherwise the audio reference is one.
@@ -152,6 +151,11 @@ def _task(row: int, task: Any, groups: Mapping[str, frozenset[str]]) -> Iterator
         annotations=tuple(annotations),
         predictions=tuple(predictions),
     )
+
+
+def _length(value: float, before: float | None) -> float | None:
+    """A result's ``original_length`` (the recording's duration), if it is a finite number."""
+    return float(value) if parse.finite_sum(value) else before
 
 
 def _annotator(value: Any) -> str | None:
@@ -196,7 +200,7 @@ def _results(
             continue
         score = parse.number(res.get("score"), f"{rpath}.score", problems, optional=True)
         if isinstance(res.get("original_length"), int | float):
-            length = float(res["original_length"])
+            length = _length(res["original_length"], length)
         rid = res.get("id")
         has_span = "start" in val or "end" in val
         if kind in ("labels", "choices", "textarea") and has_span and rid is not None:
@@ -300,7 +304,7 @@ def _plain_results(
                 or str(rid) in seen
                 or type(start) not in _NUMBER
                 or type(end) not in _NUMBER
-                or not math.isfinite(start + end)
+                or not parse.finite_sum(start, end)
                 or type(labels) is not list
                 or not labels
                 or not all(type(x) is str for x in labels)
@@ -478,11 +482,13 @@ def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> 
     if not (
         (external_id is None or (type(external_id) is str and len(external_id) <= 200))
         and (sha256 is None or (type(sha256) is str and len(sha256) <= 64))
-        and (duration_s is None or type(duration_s) in _NUMBER)
+        and (duration_s is None or (type(duration_s) in _NUMBER and parse.finite_sum(duration_s)))
     ):
         return None
     metadata = dict(task.meta or {})
     metadata.update({k: v for k, v in data.items() if k != audio_key and k not in _DATA_KEYS})
+    if parse.nonfinite(metadata, "") is not None:
+        return None
     duration_hint = None if duration_s is None else float(duration_s)
     annotations = []
     for a in task.annotations or ():
@@ -492,7 +498,7 @@ def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> 
         length = None
         for res in a.result or ():
             if isinstance(res.original_length, _NUMBER):
-                length = float(res.original_length)
+                length = _length(res.original_length, length)
             if isinstance(res, _Region):
                 rid = res.id
                 if rid is None or (rid := str(rid)) in seen:

@@ -211,11 +211,17 @@ def _model_version(
     )
 
 
-def _int(value: Any, path: str, problems: parse.Problems) -> int:
+# The largest value each integer column of an item holds (bigint, integer, smallint).
+_SIZE_MAX = 2**63 - 1
+_RATE_MAX = 2**31 - 1
+_CHANNELS_MAX = 2**15 - 1
+
+
+def _int(value: Any, path: str, problems: parse.Problems, *, maximum: int) -> int:
     if value is None:
         return 0
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        problems.add(path, "must be a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+        problems.add(path, f"must be an integer from 0 to {maximum:,}")
         return 0
     return value
 
@@ -249,10 +255,12 @@ def _item(row: int, value: dict[str, Any], problems: parse.Problems) -> Iterator
         original_name=parse.text(value.get("original_name"), "original_name", problems),
         format=parse.text(value.get("format"), "format", problems, max_length=10),
         content_type=parse.text(value.get("content_type"), "content_type", problems, max_length=50),
-        size_bytes=_int(value.get("size_bytes"), "size_bytes", problems),
+        size_bytes=_int(value.get("size_bytes"), "size_bytes", problems, maximum=_SIZE_MAX),
         duration_s=duration_s or 0.0,
-        sample_rate_hz=_int(value.get("sample_rate_hz"), "sample_rate_hz", problems),
-        channels=_int(value.get("channels"), "channels", problems),
+        sample_rate_hz=_int(
+            value.get("sample_rate_hz"), "sample_rate_hz", problems, maximum=_RATE_MAX
+        ),
+        channels=_int(value.get("channels"), "channels", problems, maximum=_CHANNELS_MAX),
         metadata=parse.obj(value.get("metadata"), "metadata", problems),
         annotations=tuple(annotations),
         predictions=tuple(predictions),
@@ -266,7 +274,9 @@ _Text50 = Annotated[str, msgspec.Meta(max_length=50)]
 _Text64 = Annotated[str, msgspec.Meta(max_length=64)]
 _Text200 = Annotated[str, msgspec.Meta(max_length=200)]
 _Text500 = Annotated[str, msgspec.Meta(max_length=500)]
-_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Size = Annotated[int, msgspec.Meta(ge=0, le=_SIZE_MAX)]
+_Rate = Annotated[int, msgspec.Meta(ge=0, le=_RATE_MAX)]
+_Channels = Annotated[int, msgspec.Meta(ge=0, le=_CHANNELS_MAX)]
 
 
 class _ItemLine(msgspec.Struct):
@@ -282,10 +292,10 @@ class _ItemLine(msgspec.Struct):
     original_name: _Text500 | None = None
     format: _Text10 | None = None
     content_type: _Text50 | None = None
-    size_bytes: _Count | None = None
+    size_bytes: _Size | None = None
     duration_s: float | None = None
-    sample_rate_hz: _Count | None = None
-    channels: _Count | None = None
+    sample_rate_hz: _Rate | None = None
+    channels: _Channels | None = None
     metadata: dict[str, Any] | None = None
     annotations: tuple[AnnotationRecord, ...] | None = None
     predictions: list[Any] | None = None
@@ -306,6 +316,10 @@ def _plain_item(row: int, line: str) -> ItemRecord | None:
     annotations = value.annotations or ()
     if (external_id is None and sha256 is None) or not parse.plain_annotations(annotations):
         return None
+    if not parse.finite_sum(value.duration_s or 0.0) or (
+        value.metadata and parse.nonfinite(value.metadata, "") is not None
+    ):
+        return None  # the full checks name the field
     predictions = []
     if value.predictions:
         problems = parse.Problems(row)

@@ -49,6 +49,9 @@ def number(value: Any, path: str, problems: Problems, *, optional: bool = False)
         return None
     try:
         out = float(value)
+    except OverflowError:  # an integer beyond float's range
+        problems.add(path, "must be a finite number")
+        return None
     except (TypeError, ValueError):
         problems.add(path, f"must be a number, not {value!r}")
         return None
@@ -81,11 +84,45 @@ def optional_text(
     return out or None
 
 
+def finite_sum(*values: float) -> bool:
+    """Whether the numbers add up to a finite float: none is NaN or infinite, and no integer
+    is beyond float's range (JSON allows any integer; ``float()`` of a huge one overflows)."""
+    try:
+        return math.isfinite(sum(values))
+    except OverflowError:
+        return False
+
+
+def nonfinite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite number inside a JSON value, or None. Python's
+    JSON reader takes ``NaN``, ``Infinity`` and ``1e999``; no database's JSON stores them."""
+    kind = type(value)
+    if kind is float:
+        return None if math.isfinite(value) else path
+    if kind is dict:
+        for key, item in value.items():
+            if type(item) in (float, dict, list):
+                found = nonfinite(item, _join(path, str(key)))
+                if found is not None:
+                    return found
+    elif kind is list:
+        for i, item in enumerate(value):
+            if type(item) in (float, dict, list):
+                found = nonfinite(item, _join(path, str(i)))
+                if found is not None:
+                    return found
+    return None
+
+
 def obj(value: Any, path: str, problems: Problems) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         problems.add(path, "must be an object")
+        return {}
+    bad = nonfinite(value, path)
+    if bad is not None:
+        problems.add(bad, "must be a finite number (JSON has no NaN or Infinity)")
         return {}
     return value
 
@@ -133,7 +170,7 @@ def _fast_segment(value: dict[str, Any], scored: bool) -> SegmentRecord | None:
         and (score is None or type(score) in _NUMBER)
         and type(seg_text) is str
         and len(seg_text) <= 10_000
-        and math.isfinite(start + end + (low or 0) + (high or 0) + (score or 0))
+        and finite_sum(start, end, low or 0, high or 0, score or 0)
     ):
         return SegmentRecord(
             float(start),
@@ -224,7 +261,7 @@ def _fast_annotation(value: dict[str, Any]) -> AnnotationRecord | None:
         and annotator
         and len(annotator) <= 150
         and state in ANNOTATION_STATES
-        and (lead is None or (type(lead) in _NUMBER and math.isfinite(lead)))
+        and (lead is None or (type(lead) in _NUMBER and finite_sum(lead)))
         and (submitted_at is None or (type(submitted_at) is str and len(submitted_at) <= 500))
         and type(is_reference) is bool
         and review_state in REVIEW_STATES

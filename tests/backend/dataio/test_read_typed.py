@@ -166,7 +166,7 @@ GOOD_ITEM = st.fixed_dictionaries(
         "original_name": NAME,
         "format": st.text(max_size=10),
         "content_type": st.text(max_size=50),
-        "size_bytes": st.integers(0, 10**20),
+        "size_bytes": st.integers(0, 2**63 - 1),
         "duration_s": FINITE | st.none(),
         "sample_rate_hz": st.integers(0, 96_000),
         "channels": st.integers(0, 2),
