@@ -494,6 +494,27 @@ def _array_chunks(
     yield from _array_elements(buf, pos + 1, fh, 0)
 
 
+def _next_element(
+    buf: str, pos: int, fh: TextIO, eof: bool, index: int
+) -> tuple[str, int, bool] | RowError | None:
+    """Past the whitespace and commas between array elements, reading more of ``fh`` as
+    needed: (buffer, position of the next element, at end of file); None when the array
+    ends there; a RowError when the file ends first. Both array readers step the same way."""
+    while True:
+        while pos < len(buf) and (buf[pos].isspace() or buf[pos] == ","):
+            pos += 1
+        if pos < len(buf) or eof:
+            break
+        more = fh.read(_CHUNK)
+        eof = not more
+        buf, pos = buf[pos:] + more, 0
+    if pos >= len(buf):
+        return RowError(index + 1, "", "invalid JSON: the array is not closed with ']'")
+    if buf[pos] == "]":
+        return None
+    return buf, pos, eof
+
+
 def _array_elements(
     buf: str, pos: int, fh: TextIO, index: int
 ) -> Iterator[tuple[int, Any] | RowError]:
@@ -501,20 +522,12 @@ def _array_elements(
     decoder = json.JSONDecoder()
     eof = False
     while True:
-        # skip whitespace and the comma between elements
-        while True:
-            while pos < len(buf) and (buf[pos].isspace() or buf[pos] == ","):
-                pos += 1
-            if pos < len(buf) or eof:
-                break
-            more = fh.read(_CHUNK)
-            eof = not more
-            buf, pos = buf[pos:] + more, 0
-        if pos >= len(buf):
-            yield RowError(index + 1, "", "invalid JSON: the array is not closed with ']'")
+        step = _next_element(buf, pos, fh, eof, index)
+        if not isinstance(step, tuple):  # the array's end, or the file's before it
+            if step is not None:
+                yield step
             return
-        if buf[pos] == "]":
-            return
+        buf, pos, eof = step
         while True:
             try:
                 value, end = decoder.raw_decode(buf, pos)
@@ -561,20 +574,12 @@ def _array_lines(fh: TextIO, typed: Callable[[str], Any]) -> Iterator[tuple[int,
     file, from where that element starts, through the chunked reader."""
     buf, pos, index, eof = "", 0, 0, False
     while True:
-        # the separators before the next element, as the chunked reader skips them
-        while True:
-            while pos < len(buf) and (buf[pos].isspace() or buf[pos] == ","):
-                pos += 1
-            if pos < len(buf) or eof:
-                break
-            more = fh.read(_CHUNK)
-            eof = not more
-            buf, pos = buf[pos:] + more, 0
-        if pos >= len(buf):
-            yield RowError(index + 1, "", "invalid JSON: the array is not closed with ']'")
+        step = _next_element(buf, pos, fh, eof, index)
+        if not isinstance(step, tuple):  # the array's end, or the file's before it
+            if step is not None:
+                yield step
             return
-        if buf[pos] == "]":
-            return
+        buf, pos, eof = step
         if pos > _CHUNK:  # keep the buffer short; the line the element starts on stays
             line_start = buf.rfind("\n", 0, pos) + 1
             buf, pos = buf[line_start:], pos - line_start
