@@ -5,7 +5,7 @@ import type { WaveSurferOptions } from 'wavesurfer.js'
 import { ApiError } from '../api/client'
 import { Annotator } from './annotator'
 import { mountAnnotator, readConfig } from './mount'
-import { fakeClient, FakeRegions, FakeWaveSurfer, memoryStorage } from './test-fakes'
+import { fakeClient, FakeRegions, FakeWaveSurfer, makeItem, memoryStorage } from './test-fakes'
 import type { AnnotatorConfig } from './types'
 
 const PROJECT = {
@@ -20,25 +20,6 @@ const PROJECT = {
     segment_frequency: false,
     segment_text: false,
   },
-}
-
-function item(id: number, overrides: object = {}) {
-  return {
-    id,
-    project: 1,
-    original_name: `rec${id}.wav`,
-    state: 'ready',
-    error: null,
-    duration_s: 10,
-    sample_rate_hz: 16000,
-    channels: 1,
-    format: 'wav',
-    size_bytes: 1,
-    sha256: null,
-    created_at: '',
-    peaks_levels: [256],
-    ...overrides,
-  }
 }
 
 const peaks = {
@@ -72,10 +53,10 @@ function routesFor(queue: number[]) {
     'GET /api/projects/1/': PROJECT,
     'GET /api/projects/1/next-item/': () => {
       const next = queue.shift()
-      return next ? { item: item(next), annotation: null } : { item: null, annotation: null }
+      return next ? { item: makeItem(next), annotation: null } : { item: null, annotation: null }
     },
-    'GET /api/items/7/': item(7),
-    'GET /api/items/8/': item(8),
+    'GET /api/items/7/': makeItem(7),
+    'GET /api/items/8/': makeItem(8),
     'POST /api/items/7/annotations/': annotation(70, 7),
     'POST /api/items/8/annotations/': annotation(80, 8),
     'GET /api/items/7/peaks/': peaks,
@@ -167,7 +148,7 @@ describe('Annotator', () => {
   it('waits while the item is processed, polling', async () => {
     const routes: Record<string, unknown> = routesFor([])
     let polls = 0
-    routes['GET /api/items/7/'] = () => (++polls < 3 ? item(7, { state: 'pending' }) : item(7))
+    routes['GET /api/items/7/'] = () => (++polls < 3 ? makeItem(7, { state: 'pending' }) : makeItem(7))
     const { annotator, message } = track(setup(routes, { itemId: 7 }))
     await vi.advanceTimersByTimeAsync(0)
     expect(annotator.getState()).toBe('pending')
@@ -180,7 +161,7 @@ describe('Annotator', () => {
 
   it('shows why an item failed', async () => {
     const routes: Record<string, unknown> = routesFor([])
-    routes['GET /api/items/7/'] = item(7, { state: 'failed', error: 'corrupt or truncated audio' })
+    routes['GET /api/items/7/'] = makeItem(7, { state: 'failed', error: 'corrupt or truncated audio' })
     const { annotator, message, container } = track(setup(routes, { itemId: 7 }))
     await vi.advanceTimersByTimeAsync(0)
     expect(annotator.getState()).toBe('failed')

@@ -190,22 +190,32 @@ export function memoryStorage() {
   }
 }
 
-/** A 30 s mono item with two peaks levels, as the item endpoint sends it */
-export const ITEM: AnnotatorItem = {
-  id: 7,
-  project: 1,
-  original_name: 'dawn.wav',
-  state: 'ready',
-  error: null,
-  duration_s: 30,
-  sample_rate_hz: 16000,
-  channels: 1,
-  format: 'wav',
-  size_bytes: 1,
-  sha256: null,
-  created_at: '',
-  peaks_levels: [256, 1024],
+/** An item as the item endpoint sends it: 10 s mono, one peaks level, unless overridden */
+export function makeItem(id: number, overrides: Partial<AnnotatorItem> = {}): AnnotatorItem {
+  return {
+    id,
+    project: 1,
+    original_name: `rec${id}.wav`,
+    state: 'ready',
+    error: null,
+    duration_s: 10,
+    sample_rate_hz: 16000,
+    channels: 1,
+    format: 'wav',
+    size_bytes: 1,
+    sha256: null,
+    created_at: '',
+    peaks_levels: [256],
+    ...overrides,
+  }
 }
+
+/** A 30 s mono item with two peaks levels, as the item endpoint sends it */
+export const ITEM: AnnotatorItem = makeItem(7, {
+  original_name: 'dawn.wav',
+  duration_s: 30,
+  peaks_levels: [256, 1024],
+})
 
 /** The overview peaks of ITEM */
 export const OVERVIEW: Peaks = {
