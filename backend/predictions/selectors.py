@@ -3,8 +3,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
-from typing import cast
 
 from django.db.models import QuerySet
 
@@ -100,37 +101,34 @@ def _connections(project: Project) -> dict[int, StorageConnection]:
     return {c.pk: c for c in StorageConnection.objects.filter(project=project)}
 
 
+def _submitted(project: Project) -> QuerySet[Annotation]:
+    """The submitted annotations of the project's ready items: what training learns from."""
+    return Annotation.objects.filter(
+        item__project=project,
+        item__state=AudioItem.State.READY,
+        state=Annotation.State.SUBMITTED,
+    )
+
+
 def _clip_votes(
     project: Project, group: ClipGroup
 ) -> Iterator[tuple[int, list[tuple[int, list[str]]]]]:
     """Each item's votes in ``group`` (annotation id, labels chosen), item by item in id
     order, read in chunks: a caller may stop early."""
-    rows = (
-        Annotation.objects.filter(
-            item__project=project,
-            item__state=AudioItem.State.READY,
-            state=Annotation.State.SUBMITTED,
-        )
-        .order_by("item_id", "id")
-        .values_list("item_id", "id", "clip_labels")
-    )
+    rows = _submitted(project).order_by("item_id", "id").values_list("item_id", "id", "clip_labels")
     allowed = set(group.labels)
-    current: int | None = None
-    votes: list[tuple[int, list[str]]] = []
-    for item_id, annotation_id, clip_labels in rows.iterator(chunk_size=2000):
-        if item_id != current:
-            if votes:
-                yield cast(int, current), votes
-            current, votes = item_id, []
-        chosen = (clip_labels or {}).get(group.name)
-        if chosen is None:
-            continue
-        labels = [label for label in chosen if label in allowed]
-        if group.choice == "single" and len(labels) != 1:
-            continue
-        votes.append((annotation_id, labels))
-    if votes:
-        yield cast(int, current), votes
+    for item_id, item_rows in groupby(rows.iterator(chunk_size=2000), key=itemgetter(0)):
+        votes: list[tuple[int, list[str]]] = []
+        for _, annotation_id, clip_labels in item_rows:
+            chosen = (clip_labels or {}).get(group.name)
+            if chosen is None:
+                continue
+            labels = [label for label in chosen if label in allowed]
+            if group.choice == "single" and len(labels) != 1:
+                continue
+            votes.append((annotation_id, labels))
+        if votes:
+            yield item_id, votes
 
 
 def _decide(group: ClipGroup, votes: list[tuple[int, list[str]]]) -> tuple[str, ...] | None:
@@ -170,16 +168,18 @@ def training_label_count(
     *, project: Project, group: ClipGroup, enough: int
 ) -> tuple[int, set[str]]:
     """How many items ``training_items`` would give, and their labels; counting stops once
-    ``enough`` items with two labels between them are found (a request to train a project
-    of a million items needs to know that there is enough, not how much)."""
+    ``enough`` items are found (with two labels between them, for a single choice: what a
+    classifier needs). A request to train a project of a million items needs to know that
+    there is enough, not how much."""
     count, seen = 0, set[str]()
+    labels_needed = 2 if group.choice == "single" else 0
     for _, votes in _clip_votes(project, group):
         labels = _decide(group, votes)
         if labels is None:
             continue
         count += 1
         seen.update(labels)
-        if count >= enough and len(seen) >= 2:
+        if count >= enough and len(seen) >= labels_needed:
             break
     return count, seen
 
@@ -187,22 +187,11 @@ def training_label_count(
 def _latest_submitted(project: Project) -> Iterator[tuple[int, int]]:
     """(item id, id of its latest submitted annotation), item by item in id order."""
     rows = (
-        Annotation.objects.filter(
-            item__project=project,
-            item__state=AudioItem.State.READY,
-            state=Annotation.State.SUBMITTED,
-        )
-        .order_by("item_id", "submitted_at", "id")
-        .values_list("item_id", "id")
+        _submitted(project).order_by("item_id", "submitted_at", "id").values_list("item_id", "id")
     )
-    current: int | None = None
-    latest = 0
-    for item_id, annotation_id in rows.iterator(chunk_size=2000):
-        if item_id != current and current is not None:
-            yield current, latest
-        current, latest = item_id, annotation_id
-    if current is not None:
-        yield current, latest
+    for item_id, item_rows in groupby(rows.iterator(chunk_size=2000), key=itemgetter(0)):
+        *_, (_, latest) = item_rows
+        yield item_id, latest
 
 
 def segment_training_items(*, project: Project, labels: frozenset[str]) -> list[LabelledItem]:

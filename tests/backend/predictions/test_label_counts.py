@@ -87,6 +87,14 @@ def test_counting_stops_once_there_is_enough(labelled):
     count, labels = training_label_count(project=labelled, group=group, enough=1)
     assert (count, labels) == (2, {"low", "high"})
 
+    # a multiple choice needs no second label: every voted item counts, negatives too
+    multi_schema = {
+        **SCHEMA,
+        "clip_groups": [{"name": "pitch", "choice": "multi", "labels": ["low"]}],
+    }
+    multi = LabelSchema.parse(multi_schema).clip_groups[0]
+    assert training_label_count(project=labelled, group=multi, enough=2) == (2, {"low"})
+
     seg_count, with_events = segment_label_count(
         project=labelled, labels=frozenset({"bird"}), enough=4
     )
