@@ -487,8 +487,6 @@ def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> 
         return None
     metadata = dict(task.meta or {})
     metadata.update({k: v for k, v in data.items() if k != audio_key and k not in _DATA_KEYS})
-    if parse.nonfinite(metadata, "") is not None:
-        return None
     duration_hint = None if duration_s is None else float(duration_s)
     annotations = []
     for a in task.annotations or ():

@@ -281,8 +281,9 @@ _Channels = Annotated[int, msgspec.Meta(ge=0, le=_CHANNELS_MAX)]
 
 class _ItemLine(msgspec.Struct):
     """An item line of the common shape, checked as it is decoded (in C, one pass), its
-    annotations decoded straight into records. Anything else fails to decode and goes
-    through ``_item``, whose checks name what is wrong."""
+    annotations decoded straight into records. msgspec refuses NaN, Infinity and numbers
+    beyond float's range, so every float here is finite (metadata included). Anything else
+    fails to decode and goes through ``_item``, whose checks name what is wrong."""
 
     type: Literal["item"]
     external_id: _Text200 | None = None
@@ -316,10 +317,6 @@ def _plain_item(row: int, line: str) -> ItemRecord | None:
     annotations = value.annotations or ()
     if (external_id is None and sha256 is None) or not parse.plain_annotations(annotations):
         return None
-    if not parse.finite_sum(value.duration_s or 0.0) or (
-        value.metadata and parse.nonfinite(value.metadata, "") is not None
-    ):
-        return None  # the full checks name the field
     predictions = []
     if value.predictions:
         problems = parse.Problems(row)
