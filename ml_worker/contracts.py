@@ -53,7 +53,13 @@ TASK_TRAINING_FINISHED = "earmark.predictions.training_finished"
 
 UNCERTAINTY_MEASURES = ("least_confidence", "margin", "entropy")
 TASKS = ("clip", "segments")
-RANKINGS = ("none", "uncertainty", "diverse")
+RANKINGS = ("none", "uncertainty", "diverse", "representative")
+# A "representative" request orders a project's queue before it has any model (a cold start):
+# ``train`` is empty, ``embedding`` names the project's embedding model, and the worker only
+# embeds the ``predict`` items and ranks them (``ml_worker.inference.representative_order``,
+# ``settings["clusters"]`` groups); its outcome has kind QUEUE_ORDER_KIND, no checkpoint, and
+# prediction rows of ``{"item_id", "rank"}`` only.
+QUEUE_ORDER_KIND = "queue_order"
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,9 @@ class TrainingRequest:
 
     ``group``: the clip label group the classifier learns (``multi_label`` for a multi-choice
     group). ``predict``: the unfinished items to predict after training. ``ranking``: how to
-    order them for the labelling queue ("none", "uncertainty", or "diverse" = uncertainty
-    with k-center diversity on the model's embeddings), using ``uncertainty`` as the measure.
+    order them for the labelling queue ("none", "uncertainty", "diverse" = uncertainty with
+    diversity on the model's embeddings, using ``uncertainty`` as the measure; or
+    "representative": no training, see ``RANKINGS``).
     ``settings``: training hyperparameters (``TrainConfig`` fields plus ``window_s``).
     ``task``: "clip" (a clip classifier for ``group``) or "segments" (a sound event detector
     for the segment labels ``label_names``, from each item's ``segments``).
