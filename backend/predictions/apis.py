@@ -56,6 +56,7 @@ class TrainingRunSerializer(serializers.ModelSerializer[TrainingRun]):
             "project",
             "state",
             "trigger",
+            "purpose",
             "attempt",
             "progress",
             "metrics",
@@ -66,6 +67,7 @@ class TrainingRunSerializer(serializers.ModelSerializer[TrainingRun]):
             "finished_at",
             "created_at",
         ]
+        read_only_fields = fields
 
 
 class PredictionSerializer(serializers.ModelSerializer[Prediction]):

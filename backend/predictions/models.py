@@ -43,9 +43,17 @@ class TrainingRun(BaseModel):
         MANUAL = "manual", "Requested"
         AUTO = "auto", "After new labels"
 
+    class Purpose(models.TextChoices):
+        # Train a model, predict the unfinished items and rank them.
+        TRAIN = "train", "Train a model"
+        # Cold start: rank the unfinished items by the project's embedding model alone (no
+        # labels, no model version), so the first items asked are representative.
+        ORDER = "order", "Order the queue"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="training_runs")
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.TRAIN)
     # Bumped when the reaper sends a run again after its worker died; reports of an older
     # attempt are ignored, so a late message of a dead worker cannot finish a newer attempt.
     attempt = models.PositiveSmallIntegerField(default=1)
@@ -69,7 +77,7 @@ class TrainingRun(BaseModel):
 
     class Meta:
         constraints = [
-            # One training run per project at a time.
+            # One run (training or queue order) per project at a time.
             models.UniqueConstraint(
                 fields=["project"],
                 condition=models.Q(state__in=["queued", "running"]),
