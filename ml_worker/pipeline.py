@@ -29,7 +29,13 @@ import numpy.typing as npt
 import soundfile as sf
 import torch
 
-from ml_worker.contracts import AudioRef, TrainingOutcome, TrainingProgress, TrainingRequest
+from ml_worker.contracts import (
+    QUEUE_ORDER_KIND,
+    AudioRef,
+    TrainingOutcome,
+    TrainingProgress,
+    TrainingRequest,
+)
 from ml_worker.embeddings import (
     EmbeddingModelError,
     EmbeddingModelSpec,
@@ -57,6 +63,7 @@ from ml_worker.inference import (
     margin,
     predict_clips,
     principal_components,
+    representative_order,
 )
 from ml_worker.inference.detect import decode_frames, frame_probabilities_long
 from ml_worker.models import ClipModel
@@ -273,6 +280,10 @@ def _run(
     stop: StopPoll,
     caches: Caches,
 ) -> TrainingOutcome:
+    if request.ranking == "representative":
+        return _run_queue_order(
+            request, storage, report=report, device=device, stop=stop, caches=caches
+        )
     check_request(request)
     if request.task == "segments":
         return _run_segments(request, storage, report=report, device=device, stop=stop)
@@ -687,6 +698,106 @@ def _run_segments(
     )
 
 
+class _ProjectEmbedder:
+    """The project's own embedding model, loaded once, embedding items through the cache."""
+
+    def __init__(
+        self,
+        request: TrainingRequest,
+        storage: Storage,
+        *,
+        report: Report,
+        device: torch.device,
+        stop: StopPoll,
+        caches: Caches,
+    ) -> None:
+        assert request.embedding is not None
+        self.settings = request.embedding
+        self.key = str(self.settings.get("key", ""))
+        try:
+            with storage.local_copy(self.key) as path:
+                spec = EmbeddingModelSpec(
+                    path=str(path),
+                    sample_rate_hz=int(self.settings["sample_rate_hz"]),
+                    window_s=float(self.settings["window_s"]),
+                )
+                self.model = load_embedding_model(spec, device=device)
+        except (OSError, KeyError, ValueError, EmbeddingModelError) as exc:
+            raise RunFailed(f"the embedding model {self.key!r} cannot be used: {exc}") from exc
+        self.rate = spec.sample_rate_hz
+        self.storage, self.report, self.stop = storage, report, stop
+        self.cache = caches.embeddings(self.model)
+
+    def describe(self) -> dict[str, Any]:
+        return {"key": self.key, "sha256": self.model.sha256, "dim": self.model.dim}
+
+    def __call__(self, refs: list[AudioRef], phase: str) -> npt.NDArray[np.float32]:
+        rows: list[npt.NDArray[np.float32]] = []
+        for done, ref in enumerate(refs, start=1):
+            if self.stop():
+                raise Cancelled
+            load = partial(load_item, self.storage, ref, sample_rate_hz=self.rate)
+            try:
+                if ref.sha256 and self.cache is not None:
+                    rows.append(embed_items(self.model, [(ref.sha256, load)], cache=self.cache)[0])
+                else:
+                    rows.append(embed_items(self.model, [(f"item-{ref.item_id}", load)])[0])
+            except EmbeddingModelError as exc:
+                raise RunFailed(f"the embedding model failed on item {ref.item_id}: {exc}") from exc
+            if done % 50 == 0 or done == len(refs):
+                self.report(TrainingProgress(phase=phase, done=done, total=len(refs)))
+        return np.stack(rows) if rows else np.zeros((0, self.model.dim), dtype=np.float32)
+
+
+def _run_queue_order(
+    request: TrainingRequest,
+    storage: Storage,
+    *,
+    report: Report,
+    device: torch.device,
+    stop: StopPoll,
+    caches: Caches,
+) -> TrainingOutcome:
+    """A cold start: no labels, no training. The project's embedding model embeds every item
+    to predict, and they are ranked so that the first ones represent the whole collection
+    (``representative_order`` with ``settings["clusters"]`` groups)."""
+    if request.embedding is None:
+        raise RunFailed("ordering the queue needs the project's embedding model")
+    if not request.predict:
+        raise RunFailed("there are no unfinished items to order")
+    try:
+        clusters = int(request.settings.get("clusters", _batch(request)))
+        seed = int(request.settings.get("seed", 0))
+    except (TypeError, ValueError) as exc:
+        raise RunFailed(f"invalid ordering settings: {exc}") from exc
+    if clusters < 1:
+        raise RunFailed(f"clusters must be at least 1, got {clusters}")
+    started = time.perf_counter()
+    embed = _ProjectEmbedder(
+        request, storage, report=report, device=device, stop=stop, caches=caches
+    )
+    x = embed(list(request.predict), "embedding")
+    report(TrainingProgress(phase="ranking", done=0, total=len(request.predict)))
+    order = representative_order(x, clusters, seed=seed)
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[np.array(order, dtype=np.int64)] = np.arange(1, len(order) + 1)
+    rows = [
+        {"item_id": ref.item_id, "rank": int(ranks[row])} for row, ref in enumerate(request.predict)
+    ]
+    report(TrainingProgress(phase="ranking", done=len(rows), total=len(rows)))
+    return TrainingOutcome(
+        run_id=request.run_id,
+        attempt=request.attempt,
+        state="succeeded",
+        kind=QUEUE_ORDER_KIND,
+        metrics={"embedding_model": embed.describe(), "clusters": min(clusters, len(rows))},
+        training_time_s=round(time.perf_counter() - started, 3),
+        device=str(device),
+        predictions_key=_write_predictions(request, storage, rows),
+        predicted=len(rows),
+    )
+
+
 def _run_embedding_head(
     request: TrainingRequest,
     storage: Storage,
@@ -698,38 +809,10 @@ def _run_embedding_head(
 ) -> TrainingOutcome:
     """The project's own embedding model embeds every item once; only a small head is trained
     on the pooled embeddings, which also drive the diverse ranking."""
-    assert request.embedding is not None
-    settings = request.embedding
-    key = str(settings.get("key", ""))
-    try:
-        with storage.local_copy(key) as path:
-            spec = EmbeddingModelSpec(
-                path=str(path),
-                sample_rate_hz=int(settings["sample_rate_hz"]),
-                window_s=float(settings["window_s"]),
-            )
-            model = load_embedding_model(spec, device=device)
-    except (OSError, KeyError, ValueError, EmbeddingModelError) as exc:
-        raise RunFailed(f"the embedding model {key!r} cannot be used: {exc}") from exc
-    rate = spec.sample_rate_hz
-    cache = caches.embeddings(model)
-
-    def embed(refs: list[AudioRef], phase: str) -> npt.NDArray[np.float32]:
-        rows: list[npt.NDArray[np.float32]] = []
-        for done, ref in enumerate(refs, start=1):
-            if stop():
-                raise Cancelled
-            load = partial(load_item, storage, ref, sample_rate_hz=rate)
-            try:
-                if ref.sha256 and cache is not None:
-                    rows.append(embed_items(model, [(ref.sha256, load)], cache=cache)[0])
-                else:
-                    rows.append(embed_items(model, [(f"item-{ref.item_id}", load)])[0])
-            except EmbeddingModelError as exc:
-                raise RunFailed(f"the embedding model failed on item {ref.item_id}: {exc}") from exc
-            if done % 50 == 0 or done == len(refs):
-                report(TrainingProgress(phase=phase, done=done, total=len(refs)))
-        return np.stack(rows) if rows else np.zeros((0, model.dim), dtype=np.float32)
+    embed = _ProjectEmbedder(
+        request, storage, report=report, device=device, stop=stop, caches=caches
+    )
+    key, settings, model = embed.key, embed.settings, embed.model
 
     train_x = embed([item.audio for item in request.train], "embedding")
     labels = _targets(request)
@@ -775,7 +858,7 @@ def _run_embedding_head(
         metrics={
             "chosen": result.architecture,
             "held_out": None if result.metrics is None else result.metrics.to_json(),
-            "embedding_model": {"key": key, "sha256": model.sha256, "dim": model.dim},
+            "embedding_model": embed.describe(),
             "n_train": result.n_train,
             "n_val": result.n_val,
             "epochs_run": result.epochs_run,

@@ -23,6 +23,7 @@ from ml_worker.inference.uncertainty import (
     least_confidence,
     margin,
     principal_components,
+    representative_order,
     weighted_kmeans,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "predict_frames",
     "predict_long",
     "principal_components",
+    "representative_order",
     "weighted_kmeans",
     "window_probabilities",
 ]

@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_worker.inference import DIVERSE_DIMS, diverse_batch, principal_components
+from ml_worker.inference import (
+    DIVERSE_DIMS,
+    diverse_batch,
+    principal_components,
+    representative_order,
+)
 
 
 def _blobs_with_noise(
@@ -108,3 +113,49 @@ def test_the_queue_opens_with_exactly_the_batch_the_benchmark_measures():
     second = [int(i) for i in np.argsort(ranks)[4:8]]
     assert not set(first) & set(second)
     assert len(set(blob[second].tolist())) >= 3
+
+
+def _groups_of_sizes(sizes: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Tight groups of the given sizes far apart, in upload order one group after another,
+    plus small noise in many directions; returns (points, group of each point)."""
+    rng = np.random.default_rng(seed)
+    centres = 10.0 * rng.standard_normal((len(sizes), 3))
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    signal = centres[group] + 0.3 * rng.standard_normal((group.size, 3))
+    return np.hstack([signal, 0.05 * rng.standard_normal((group.size, 100))]), group
+
+
+def test_a_cold_start_opens_with_one_typical_item_of_each_kind_of_sound():
+    x, group = _groups_of_sizes([40, 25, 10])
+    order = representative_order(x, 3, seed=1)
+    assert sorted(order) == list(range(x.shape[0]))  # every row, once
+    head = order[:3]
+    # upload order would give three of the first group; this gives one of each, largest first
+    assert [int(group[r]) for r in head] == [0, 1, 2]
+    for row in head:
+        members = np.flatnonzero(group == group[row])
+        centre = x[members].mean(axis=0)
+        distances = np.linalg.norm(x[members] - centre, axis=1)
+        # the chosen one is among the most central of its group, not an outlier
+        assert np.linalg.norm(x[row] - centre) <= np.quantile(distances, 0.25)
+
+
+def test_the_cold_start_order_goes_round_robin_and_keeps_to_larger_groups_longest():
+    x, group = _groups_of_sizes([6, 3, 1])
+    order = representative_order(x, 3, dims=None, seed=0)
+    assert [int(group[r]) for r in order] == [0, 1, 2, 0, 1, 0, 1, 0, 0, 0]
+    # within a group, nearer the centre comes first
+    first = [r for r in order if group[r] == 0]
+    centre = x[group == 0].mean(axis=0)
+    assert np.all(np.diff(np.linalg.norm(x[first] - centre, axis=1)) >= 0)
+
+
+def test_the_cold_start_order_is_deterministic_and_handles_small_or_bad_input():
+    x, _ = _groups_of_sizes([8, 8])
+    assert representative_order(x, 4, seed=3) == representative_order(x, 4, seed=3)
+    assert sorted(representative_order(x[:3], 10)) == [0, 1, 2]  # more clusters than rows
+    assert representative_order(np.zeros((0, 5)), 3) == []
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        representative_order(x, 0)
+    with pytest.raises(ValueError, match="expected embeddings"):
+        representative_order(x[0], 2)

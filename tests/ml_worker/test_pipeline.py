@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -375,3 +376,70 @@ def test_items_behind_urls_are_downloaded_for_the_run(tmp_path):
         assert "item 77" in failed.error
     finally:
         server.shutdown()
+
+
+def _order_request(root: Path, **over: object) -> TrainingRequest:
+    """A cold-start request: no labels, 8 unfinished items uploaded as 4 high tones then 4
+    low ones, the project's embedding model, 2 clusters."""
+    import torch
+
+    from tests.ml_worker.test_embeddings import BandEnergy
+
+    model_path = root / "projects/3/embedding-models/band.pt"
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.script(BandEnergy()).save(str(model_path))
+    fields: dict[str, object] = {
+        "train": (),
+        "ranking": "representative",
+        "label_names": (),
+        "group": "",
+        "settings": {"seed": 0, "batch_size_al": 2, "clusters": 2},
+        "embedding": {
+            "key": "projects/3/embedding-models/band.pt",
+            "sample_rate_hz": 8000,
+            "window_s": 0.5,
+        },
+    }
+    fields.update(over)
+    request = _request(root, n_train=0, n_predict=8, **fields)
+    if "predict" not in over:
+        high_first = sorted(request.predict, key=lambda ref: (ref.item_id - 1000) % 2)
+        request = replace(request, predict=tuple(high_first))
+    return TrainingRequest.from_json(json.loads(json.dumps(request.to_json())))
+
+
+def test_an_order_run_ranks_every_item_from_embeddings_alone_one_of_each_kind_first(tmp_path):
+    storage = LocalStorage(tmp_path)
+    reports: list[TrainingProgress] = []
+    outcome = run_training(_order_request(tmp_path), storage, report=reports.append)
+    assert outcome.state == "succeeded", outcome.error
+    assert outcome.kind == "queue_order"
+    assert outcome.checkpoint_key == ""
+    assert outcome.metrics is not None
+    assert outcome.metrics["clusters"] == 2
+    assert outcome.metrics["embedding_model"]["dim"] == 8
+    rows = [json.loads(line) for line in storage.read_bytes(outcome.predictions_key).splitlines()]
+    assert [sorted(r) for r in rows] == [["item_id", "rank"]] * 8  # ranks only, no scores
+    assert sorted(r["rank"] for r in rows) == list(range(1, 9))
+    by_rank = sorted(rows, key=lambda r: r["rank"])
+    kinds = ["low" if (r["item_id"] - 1000) % 2 else "high" for r in by_rank]
+    assert sorted(kinds[:2]) == ["high", "low"]  # upload order gives two high ones
+    assert reports[0].phase == "embedding"
+    assert reports[-1].phase == "ranking"
+
+
+def test_an_order_run_without_an_embedding_model_or_items_fails_saying_so(tmp_path):
+    storage = LocalStorage(tmp_path)
+    outcome = run_training(_order_request(tmp_path, embedding=None), storage, report=print)
+    assert outcome.state == "failed"
+    assert "embedding model" in outcome.error
+    outcome = run_training(_order_request(tmp_path, predict=()), storage, report=print)
+    assert outcome.state == "failed"
+    assert "no unfinished items" in outcome.error
+
+
+def test_an_order_run_can_be_cancelled(tmp_path):
+    storage = LocalStorage(tmp_path)
+    request = _order_request(tmp_path)
+    storage.write_bytes(request.cancel_key, b"cancelled")
+    assert run_training(request, storage, report=print).state == "cancelled"
