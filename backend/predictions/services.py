@@ -5,6 +5,11 @@ commit; ``training_dispatch`` writes a ``TrainingRequest`` into storage and send
 ``TASK_TRAIN``; the worker reports through ``training_progress`` and ``training_finish`` (tasks
 named in ``ml_worker.contracts``), which store the model version, the predictions and the new
 queue order. ``training_reap`` resends or fails runs whose worker went silent.
+
+A queue order run (``queue_order_start``, purpose ORDER) takes the same path with a
+"representative" request: no labels, no model; the worker embeds the unfinished items with the
+project's embedding model and ranks them so the first ones asked cover the collection (a cold
+start before the first model). Its outcome carries ranks only, so it makes no model version.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from backend.projects.schema import LabelSchema
 from backend.projects.training import TrainingSettings, embedding_models_prefix
 from backend.users.models import User
 from ml_worker.contracts import (
+    QUEUE_ORDER_KIND,
     TASK_TRAIN,
     TrainingItem,
     TrainingOutcome,
@@ -62,6 +68,13 @@ MIN_ITEMS = 4
 PREDICTION_BATCH = 1000
 
 ACTIVE = [TrainingRun.State.QUEUED, TrainingRun.State.RUNNING]
+# Queue policies that serve items by ``queue_rank`` (sequential and random do not).
+RANKED_POLICIES = (Project.QueuePolicy.UNCERTAINTY, Project.QueuePolicy.DIVERSE)
+
+
+def run_name(run: TrainingRun) -> str:
+    """How messages name a run: "training run" or "queue order run"."""
+    return "queue order run" if run.purpose == TrainingRun.Purpose.ORDER else "training run"
 
 
 def run_prefix(run: TrainingRun) -> str:
@@ -115,9 +128,6 @@ def training_start(
 ) -> TrainingRun:
     """Queue a training run. Conflict when one is already queued or running."""
     _check_trainable(project)
-    active = training_run_active(project=project)
-    if active is not None:
-        raise Conflict(f"training run {active.pk} is already {active.state} for this project")
     run = TrainingRun(
         project=project,
         requested_by=user,
@@ -125,13 +135,58 @@ def training_start(
         submitted_at_request=submitted_count(project=project),
         progress={"phase": "queued"},
     )
+    return _queue(run)
+
+
+def _queue(run: TrainingRun) -> TrainingRun:
+    """Save a new run in the project's one active slot and dispatch it after commit."""
+    active = training_run_active(project=run.project)
+    if active is not None:
+        raise Conflict(f"{run_name(active)} {active.pk} is already {active.state} for this project")
     try:
         with transaction.atomic():
             run.save()
     except IntegrityError as exc:  # another request won the race for the one active slot
-        raise Conflict("a training run is already queued or running for this project") from exc
+        raise Conflict("a run is already queued or running for this project") from exc
     enqueue_on_commit(TASK_TRAINING_DISPATCH, run.pk)
     return run
+
+
+def _check_orderable(project: Project) -> None:
+    """Why a project's queue cannot be ordered by its embeddings, as ``ValidationFailed``."""
+    if project.queue_policy not in RANKED_POLICIES:
+        raise ValidationFailed(
+            f"the '{project.queue_policy}' queue does not follow ranks; set queue_policy to "
+            "'uncertainty' or 'diverse' to order it by embeddings",
+            fields={"queue_policy": ["the sequential and random queues do not follow ranks"]},
+        )
+    settings, schema = _settings(project)
+    if settings.embedding_model is None:
+        raise ValidationFailed(
+            "the project has no embedding model to order its queue by; upload one first",
+            fields={"training_settings.embedding_model": ["upload one first"]},
+        )
+    if settings.target_task(schema) == "segments":
+        raise ValidationFailed(
+            "only clip projects can order their queue by embeddings, not a segments project",
+            fields={"training_settings.task": ["ordering by embeddings needs the clip task"]},
+        )
+
+
+@transaction.atomic
+def queue_order_start(*, project: Project, user: User | None) -> TrainingRun:
+    """Queue a run that orders the unfinished items by the project's embedding model, so the
+    first items to label are representative of the collection (a cold start: no labels, no
+    model). It takes the project's one active run slot: Conflict while any run is active."""
+    _check_orderable(project)
+    run = TrainingRun(
+        project=project,
+        requested_by=user,
+        purpose=TrainingRun.Purpose.ORDER,
+        submitted_at_request=submitted_count(project=project),
+        progress={"phase": "queued"},
+    )
+    return _queue(run)
 
 
 def training_dispatch(*, run_id: int) -> None:
@@ -140,54 +195,100 @@ def training_dispatch(*, run_id: int) -> None:
         run = TrainingRun.objects.select_for_update().select_related("project").get(pk=run_id)
         if run.state != TrainingRun.State.QUEUED:
             return
-        project = run.project
-        settings, schema = _settings(project)
-        task = settings.target_task(schema)
-        group = settings.target_group(schema)
-        if task == "segments":
-            items = _segment_items(project, schema)
-            label_names = tuple(label.name for label in schema.segment_labels)
+        if run.purpose == TrainingRun.Purpose.ORDER:
+            request = _order_request(run)
         else:
-            items = training_items(project=project, group=group) if group else []
-            label_names = group.labels if group else ()
-        if len(items) < MIN_ITEMS or not label_names:
-            _end(run, TrainingRun.State.FAILED, "not enough labelled items to train on")
+            request = _training_request(run)
+        if request is None:
             return
-        request = TrainingRequest(
-            task=task,
-            run_id=run.pk,
-            attempt=run.attempt,
-            project_id=project.pk,
-            group=group.name if group and task == "clip" else "",
-            label_names=label_names,
-            multi_label=task == "segments" or (group is not None and group.choice == "multi"),
-            train=tuple(
-                TrainingItem(
-                    audio=i.ref,
-                    labels=i.labels,
-                    annotation_ids=i.annotation_ids,
-                    segments=i.segments,
-                )
-                for i in items
-            ),
-            predict=tuple(items_to_predict(project=project)),
-            ranking=_ranking(project),
-            uncertainty=settings.uncertainty,
-            settings={
-                "epochs": settings.epochs,
-                "seed": settings.seed,
-                "window_s": settings.window_s,
-                "batch_size_al": settings.batch_size_al,
-            },
-            output_prefix=run_prefix(run),
-            cancel_key=f"{run_prefix(run)}cancel",
-            embedding=settings.embedding_model if task == "clip" else None,
-        )
         key = f"{run_prefix(run)}request.json"
         _write(key, json.dumps(request.to_json()).encode())
         run.progress = {"phase": "waiting for the ML worker"}
         run.save(update_fields=["progress", "updated_at"])
     send_to_ml_worker(run.pk, run.attempt, key)
+
+
+def _training_request(run: TrainingRun) -> TrainingRequest | None:
+    """The request of a training run; None after failing the run for want of labels."""
+    project = run.project
+    settings, schema = _settings(project)
+    task = settings.target_task(schema)
+    group = settings.target_group(schema)
+    if task == "segments":
+        items = _segment_items(project, schema)
+        label_names = tuple(label.name for label in schema.segment_labels)
+    else:
+        items = training_items(project=project, group=group) if group else []
+        label_names = group.labels if group else ()
+    if len(items) < MIN_ITEMS or not label_names:
+        _end(run, TrainingRun.State.FAILED, "not enough labelled items to train on")
+        return None
+    return TrainingRequest(
+        task=task,
+        run_id=run.pk,
+        attempt=run.attempt,
+        project_id=project.pk,
+        group=group.name if group and task == "clip" else "",
+        label_names=label_names,
+        multi_label=task == "segments" or (group is not None and group.choice == "multi"),
+        train=tuple(
+            TrainingItem(
+                audio=i.ref,
+                labels=i.labels,
+                annotation_ids=i.annotation_ids,
+                segments=i.segments,
+            )
+            for i in items
+        ),
+        predict=tuple(items_to_predict(project=project)),
+        ranking=_ranking(project),
+        uncertainty=settings.uncertainty,
+        settings={
+            "epochs": settings.epochs,
+            "seed": settings.seed,
+            "window_s": settings.window_s,
+            "batch_size_al": settings.batch_size_al,
+        },
+        output_prefix=run_prefix(run),
+        cancel_key=f"{run_prefix(run)}cancel",
+        embedding=settings.embedding_model if task == "clip" else None,
+    )
+
+
+def _order_request(run: TrainingRun) -> TrainingRequest | None:
+    """The "representative" request of a queue order run; None after failing the run when
+    there is nothing to order (or the embedding model was removed since it was queued)."""
+    project = run.project
+    settings, _ = _settings(project)
+    if settings.embedding_model is None:
+        _end(run, TrainingRun.State.FAILED, "the project no longer has an embedding model")
+        return None
+    predict = tuple(items_to_predict(project=project))
+    if not predict:
+        _end(run, TrainingRun.State.FAILED, "no unfinished items to order")
+        return None
+    return TrainingRequest(
+        task="clip",
+        run_id=run.pk,
+        attempt=run.attempt,
+        project_id=project.pk,
+        group="",
+        label_names=(),
+        multi_label=False,
+        train=(),
+        predict=predict,
+        ranking="representative",
+        uncertainty=settings.uncertainty,
+        settings={
+            "seed": settings.seed,
+            "batch_size_al": settings.batch_size_al,
+            # The labels asked before the first automatic training: one per cluster.
+            "clusters": max(settings.batch_size_al, settings.auto_train_after),
+        },
+        output_prefix=run_prefix(run),
+        cancel_key=f"{run_prefix(run)}cancel",
+        embedding=settings.embedding_model,
+    )
 
 
 def send_to_ml_worker(run_id: int, attempt: int, request_key: str) -> None:
@@ -245,7 +346,8 @@ def _end(run: TrainingRun, state: str, error: str = "") -> None:
 
 @transaction.atomic
 def training_finish(*, run_id: int, attempt: int, outcome_key: str) -> TrainingRun | None:
-    """Store what a run produced: the model version, its predictions, the new queue order."""
+    """Store what a run produced: the model version, its predictions, the new queue order
+    (a queue order run: only the queue order)."""
     run = _current(run_id, attempt)
     if run is None:
         return None
@@ -263,6 +365,8 @@ def training_finish(*, run_id: int, attempt: int, outcome_key: str) -> TrainingR
         )
         _end(run, state, outcome.error)
         return run
+    if run.purpose == TrainingRun.Purpose.ORDER:
+        return _finish_order(run, outcome)
     Project.objects.select_for_update().filter(pk=run.project_id).first()
     latest = ModelVersion.objects.filter(project_id=run.project_id).aggregate(v=Max("version"))
     version = ModelVersion.objects.create(
@@ -290,18 +394,63 @@ def _read_jsonl(key: str) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def _store_predictions(version: ModelVersion, key: str) -> int:
-    """Bulk-insert the predictions and write each ranked item's queue position."""
-    project_items = AudioItem.objects.filter(project_id=version.project_id)
-    stored = 0
-    batch: list[dict[str, Any]] = []
+def _finish_order(run: TrainingRun, outcome: TrainingOutcome) -> TrainingRun:
+    """A queue order run succeeded: apply its ranks; no model version, no predictions."""
+    if outcome.kind != QUEUE_ORDER_KIND:
+        _end(
+            run,
+            TrainingRun.State.FAILED,
+            f"the worker answered a queue order run with a {outcome.kind!r} outcome",
+        )
+        return run
+    ordered = 0
+    for rows in _project_batches(run.project_id, outcome.predictions_key):
+        ordered += _write_ranks(rows)
+    run.metrics = {**(outcome.metrics or {}), "ordered": ordered}
+    run.save(update_fields=["metrics", "updated_at"])
+    _end(run, TrainingRun.State.SUCCEEDED)
+    return run
 
-    def flush() -> None:
-        nonlocal stored
+
+def _project_batches(project_id: int, key: str) -> Iterator[list[dict[str, Any]]]:
+    """The rows of a JSON Lines file in batches of ``PREDICTION_BATCH``, without rows naming
+    items that are not in the project (nothing when ``key`` is empty)."""
+    if not key:
+        return
+    project_items = AudioItem.objects.filter(project_id=project_id)
+
+    def known(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ids = set(
             project_items.filter(pk__in=[r["item_id"] for r in batch]).values_list("pk", flat=True)
         )
-        rows = [r for r in batch if r["item_id"] in ids]
+        return [r for r in batch if r["item_id"] in ids]
+
+    batch: list[dict[str, Any]] = []
+    for row in _read_jsonl(key):
+        batch.append(row)
+        if len(batch) >= PREDICTION_BATCH:
+            yield known(batch)
+            batch = []
+    if batch:
+        yield known(batch)
+
+
+def _write_ranks(rows: list[dict[str, Any]]) -> int:
+    """Write each ranked row's queue position (rank 1 = asked first). Returns rows ranked."""
+    ranked = [
+        AudioItem(pk=r["item_id"], queue_rank=float(r["rank"]))
+        for r in rows
+        if r.get("rank") is not None
+    ]
+    if ranked:
+        AudioItem.objects.bulk_update(ranked, ["queue_rank"])
+    return len(ranked)
+
+
+def _store_predictions(version: ModelVersion, key: str) -> int:
+    """Bulk-insert the predictions and write each ranked item's queue position."""
+    stored = 0
+    for rows in _project_batches(version.project_id, key):
         Prediction.objects.bulk_create(
             [
                 Prediction(
@@ -314,23 +463,8 @@ def _store_predictions(version: ModelVersion, key: str) -> int:
                 for r in rows
             ]
         )
-        ranked = [
-            AudioItem(pk=r["item_id"], queue_rank=float(r["rank"]))
-            for r in rows
-            if r.get("rank") is not None
-        ]
-        if ranked:
-            AudioItem.objects.bulk_update(ranked, ["queue_rank"])
+        _write_ranks(rows)
         stored += len(rows)
-        batch.clear()
-
-    if key:
-        for row in _read_jsonl(key):
-            batch.append(row)
-            if len(batch) >= PREDICTION_BATCH:
-                flush()
-        if batch:
-            flush()
     return stored
 
 
@@ -385,7 +519,12 @@ def training_maybe_start(*, project_id: int) -> TrainingRun | None:
     settings, _ = _settings(project)
     if settings.auto_train_after <= 0 or training_run_active(project=project) is not None:
         return None
-    last = TrainingRun.objects.filter(project=project).order_by("-id").first()
+    # Counted from the last training run: a queue order run learns from no labels.
+    last = (
+        TrainingRun.objects.filter(project=project, purpose=TrainingRun.Purpose.TRAIN)
+        .order_by("-id")
+        .first()
+    )
     since = last.submitted_at_request if last else 0
     if submitted_count(project=project) - since < settings.auto_train_after:
         return None
