@@ -20,6 +20,7 @@ from backend.predictions.selectors import (
 from backend.predictions.services import (
     embedding_model_clear,
     embedding_model_set,
+    queue_order_start,
     training_cancel,
     training_start,
 )
@@ -115,6 +116,20 @@ class TrainingRunListApi(ListAPIView[TrainingRun]):
         user = current_user(request)
         access = project_access(user=user, project_id=project_id, minimum=Role.MANAGER)
         run = training_start(project=access.project, user=user)
+        return Response(TrainingRunSerializer(run).data, status=201)
+
+
+class QueueOrderApi(APIView):
+    """Order the project's queue by its embedding model (managers): a cold start before the
+    first model. Starts a run of purpose "order"; 400 naming the field when the queue policy
+    does not follow ranks, there is no embedding model or the project trains segments; 409
+    while any run is active."""
+
+    @extend_schema(request=None, responses={201: TrainingRunSerializer})
+    def post(self, request: Request, project_id: int) -> Response:
+        user = current_user(request)
+        access = project_access(user=user, project_id=project_id, minimum=Role.MANAGER)
+        run = queue_order_start(project=access.project, user=user)
         return Response(TrainingRunSerializer(run).data, status=201)
 
 

@@ -5,6 +5,7 @@ from backend.predictions.apis import (
     ItemPredictionListApi,
     ModelVersionListApi,
     ProjectPredictionListApi,
+    QueueOrderApi,
     TrainingRunCancelApi,
     TrainingRunDetailApi,
     TrainingRunListApi,
@@ -20,6 +21,11 @@ urlpatterns = [
         "projects/<int:project_id>/training-runs/",
         TrainingRunListApi.as_view(),
         name="training-runs",
+    ),
+    path(
+        "projects/<int:project_id>/queue-order/",
+        QueueOrderApi.as_view(),
+        name="queue-order",
     ),
     path("training-runs/<int:run_id>/", TrainingRunDetailApi.as_view(), name="training-run"),
     path(
