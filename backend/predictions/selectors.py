@@ -34,6 +34,14 @@ def training_run_active(*, project: Project) -> TrainingRun | None:
     ).first()
 
 
+def queue_order_available(*, project: Project) -> bool:
+    """Whether ordering the queue by embeddings is worth offering: the project has its own
+    embedding model and a queue that follows ranks (``queue_order_start`` says why not)."""
+    return bool((project.training_settings or {}).get("embedding_model")) and (
+        project.queue_policy in (Project.QueuePolicy.UNCERTAINTY, Project.QueuePolicy.DIVERSE)
+    )
+
+
 def predictions_visible(*, access: ProjectAccess) -> bool:
     """Blind projects hide predictions from annotators; reviewers and managers always see them."""
     return access.can_review or access.project.show_predictions

@@ -3,7 +3,7 @@ from django.urls import path
 from backend.web.dashboard import project_dashboard_page
 from backend.web.dataio import dataio_export_view, dataio_import_view
 from backend.web.review import review_queue_page, review_verdict_view
-from backend.web.training import training_cancel_view, training_start_view
+from backend.web.training import queue_order_view, training_cancel_view, training_start_view
 from backend.web.views import (
     item_annotate_page,
     item_page,
@@ -27,6 +27,11 @@ urlpatterns = [
         "projects/<int:project_id>/training/start/",
         training_start_view,
         name="web-training-start",
+    ),
+    path(
+        "projects/<int:project_id>/queue-order/",
+        queue_order_view,
+        name="web-queue-order",
     ),
     path(
         "projects/<int:project_id>/training/<int:run_id>/cancel/",
