@@ -68,6 +68,8 @@ def _cases(
         Case("get", f"/api/projects/{p}/training-runs/", None, ok_all),
         # starting needs a manager; this project has no labels yet, so the manager gets a 400
         Case("post", f"/api/projects/{p}/training-runs/", None, (404, 403, 403, 400)),
+        # ordering the queue needs an embedding model, which this project lacks: 400
+        Case("post", f"/api/projects/{p}/queue-order/", None, (404, 403, 403, 400)),
         Case("get", f"/api/training-runs/{r}/", None, ok_all),
         # the run has finished: the manager may try, and hears it is too late
         Case("post", f"/api/training-runs/{r}/cancel/", None, (404, 403, 403, 409)),
