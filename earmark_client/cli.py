@@ -354,18 +354,24 @@ def cmd_connections_sync(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     client = _client(args)
-    run = client.post(f"/api/projects/{args.project}/training-runs/", {})
+    # --order-queue: a cold start, the queue ordered from the project's embedding model
+    what, path = (
+        ("queue order run", "queue-order")
+        if args.order_queue
+        else ("training run", "training-runs")
+    )
+    run = client.post(f"/api/projects/{args.project}/{path}/", {})
     _out(str(run["id"]))
-    _err(f"training run {run['id']} {run['state']}")
+    _err(f"{what} {run['id']} {run['state']}")
     if not args.wait:
         return EXIT_OK
     run = _poll(
-        client, f"/api/training-runs/{run['id']}/", label=f"training {run['id']}",
+        client, f"/api/training-runs/{run['id']}/", label=f"{what} {run['id']}",
         describe=_training_progress, timeout_s=args.timeout,
     )  # fmt: skip
-    _err(f"training run {run['id']} {_training_progress(run)[2]}")
+    _err(f"{what} {run['id']} {_training_progress(run)[2]}")
     if run["state"] != "succeeded":
-        _err(f"training run {run['id']} {run['state']}: {run.get('error') or 'no reason given'}")
+        _err(f"{what} {run['id']} {run['state']}: {run.get('error') or 'no reason given'}")
         return EXIT_FAILED
     if args.json:
         _out(dumps(run))
@@ -475,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--wait", action="store_true", help="follow the run until it ends")
     train.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
     train.add_argument("--json", action="store_true", help="with --wait, print the run as JSON")
+    train.add_argument(
+        "--order-queue",
+        action="store_true",
+        help="instead of training, order the queue from the project's embedding model "
+        "(a cold start: the first items asked are one typical item of each cluster)",
+    )
     train.set_defaults(func=cmd_train)
     return parser
 

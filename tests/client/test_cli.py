@@ -218,6 +218,15 @@ def test_train_reports_why_it_cannot_start(logged_in, earmark, tmp_path):
     assert "not enough labels to train on yet" in done.err
 
 
+def test_train_order_queue_asks_for_a_queue_order_run(logged_in, earmark, tmp_path):
+    project_id = _project(earmark, tmp_path)
+    # this project's queue is sequential: the server's reason reaches the user, field and all
+    done = earmark("train", str(project_id), "--order-queue")
+    assert done.code == 1
+    assert "the 'sequential' queue does not follow ranks" in done.err
+    assert "queue_policy:" in done.err
+
+
 def test_train_wait_follows_the_run(logged_in, earmark, tmp_path, monkeypatch):
     # given a project whose training start is stubbed (the ML worker is not part of this test):
     # the run then reports epochs through the real run endpoint and succeeds
