@@ -7,7 +7,8 @@ region has none; ``textarea`` sharing a region's ``id`` -> the segment's text. A
 reported as unmapped. ``ground_truth`` marks the reference annotation (a reviewer's
 correction). ``completed_by`` becomes the annotator: its ``username`` or ``email``
 when it is an object, ``label-studio-<n>`` when it is a number, the importing user when absent.
-Tasks are known by ``data.external_id``, else ``data.sha256``, else their audio reference.
+Tasks are known by ``data.external_id``, else ``data.sha256`` (64 hexadecimal characters, read
+in lower case), else their audio reference.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def _task(row: int, task: Any, groups: Mapping[str, frozenset[str]]) -> Iterator
                 ),
             )
         )
-    sha256 = parse.optional_text(data.get("sha256"), "data.sha256", problems, max_length=64)
+    sha256 = parse.sha256(data.get("sha256"), "data.sha256", problems)
     if problems.errors:
         yield from problems.errors
         return
@@ -481,7 +482,7 @@ def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> 
     duration_s = data.get("duration_s")
     if not (
         (external_id is None or (type(external_id) is str and len(external_id) <= 200))
-        and (sha256 is None or (type(sha256) is str and len(sha256) <= 64))
+        and (sha256 is None or parse.stored_sha256(sha256))
         and (duration_s is None or (type(duration_s) in _NUMBER and parse.finite_sum(duration_s)))
     ):
         return None
@@ -527,7 +528,7 @@ def _plain_task(row: int, task: _Task, groups: Mapping[str, frozenset[str]]) -> 
     return _item(
         row,
         external_id or (None if sha256 else ref),
-        sha256 or None,
+        sha256,
         ref,
         str(data.get("original_name") or ref.rsplit("/", 1)[-1]),
         duration_hint or 0.0,

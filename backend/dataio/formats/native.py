@@ -5,7 +5,8 @@ name, label schema and settings), then one ``model_version`` line per model vers
 ``item`` line per recording with its references, facts, annotations (by annotator username,
 with segments and reviews) and predictions (by model version number). Lines are independent,
 so a reader holds one item at a time and a writer writes as it goes. Database ids never
-appear: items are known by ``external_id`` and ``sha256``, people by username.
+appear: items are known by ``external_id`` and ``sha256`` (the audio's SHA-256, 64 hexadecimal
+characters, read in lower case), people by username.
 """
 
 from __future__ import annotations
@@ -230,8 +231,8 @@ def _item(row: int, value: dict[str, Any], problems: parse.Problems) -> Iterator
     external_id = parse.optional_text(
         value.get("external_id"), "external_id", problems, max_length=200
     )
-    sha256 = parse.optional_text(value.get("sha256"), "sha256", problems, max_length=64)
-    if external_id is None and sha256 is None:
+    sha256 = parse.sha256(value.get("sha256"), "sha256", problems)
+    if external_id is None and sha256 is None and not problems.errors:  # not if one was bad
         problems.add("external_id", "an item needs an external_id or a sha256")
     annotations = []
     for i, raw in enumerate(parse.array(value.get("annotations"), "annotations", problems)):
@@ -271,7 +272,8 @@ def _item(row: int, value: dict[str, Any], problems: parse.Problems) -> Iterator
 
 _Text10 = Annotated[str, msgspec.Meta(max_length=10)]
 _Text50 = Annotated[str, msgspec.Meta(max_length=50)]
-_Text64 = Annotated[str, msgspec.Meta(max_length=64)]
+# a sha256 of any other form (upper case, empty, not a digest) goes through ``_item``
+_Sha256 = Annotated[str, msgspec.Meta(pattern=parse.SHA256_STORED)]
 _Text200 = Annotated[str, msgspec.Meta(max_length=200)]
 _Text500 = Annotated[str, msgspec.Meta(max_length=500)]
 _Size = Annotated[int, msgspec.Meta(ge=0, le=_SIZE_MAX)]
@@ -287,7 +289,7 @@ class _ItemLine(msgspec.Struct):
 
     type: Literal["item"]
     external_id: _Text200 | None = None
-    sha256: _Text64 | None = None
+    sha256: _Sha256 | None = None
     storage_key: _Text500 | None = None
     connection: _Text200 | None = None
     original_name: _Text500 | None = None
@@ -313,7 +315,7 @@ def _plain_item(row: int, line: str) -> ItemRecord | None:
     except parse.DECODE_ERRORS:
         return None
     external_id = value.external_id or None
-    sha256 = value.sha256 or None
+    sha256 = value.sha256
     annotations = value.annotations or ()
     if (external_id is None and sha256 is None) or not parse.plain_annotations(annotations):
         return None

@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TextIO
 
@@ -82,6 +83,34 @@ def optional_text(
         value = str(value)
     out = text(value, path, problems, max_length=max_length)
     return out or None
+
+
+# An item's content hash as items store it (backend/audio): 64 lower-case hexadecimal
+# characters. The typed shortcuts take no other (a msgspec pattern; ``re.search``, so anchored,
+# and ``\Z``: ``$`` would let a final line break through).
+SHA256_STORED = r"^[0-9a-f]{64}\Z"
+_SHA256_STORED = re.compile(SHA256_STORED)
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def stored_sha256(value: Any) -> bool:
+    """Whether ``value`` is a sha256 as items store it, which ``sha256`` gives unchanged."""
+    return type(value) is str and _SHA256_STORED.match(value) is not None
+
+
+def sha256(value: Any, path: str, problems: Problems) -> str | None:
+    """An item's sha256, the one check every reader makes: 64 hexadecimal characters, read in
+    lower case (as items store it, so ``"ABC..."`` finds the item ``"abc..."``); None when
+    absent or empty. Anything else, a number too, is an error: it would never find an item."""
+    if value is None or value == "":
+        return None
+    if type(value) is str and _SHA256.fullmatch(value):
+        return value.lower()
+    shown = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if len(shown) > 40:
+        shown = shown[:36] + "..."
+    problems.add(path, f"must be 64 hexadecimal characters (a SHA-256 digest), got {shown}")
+    return None
 
 
 def finite_sum(*values: float) -> bool:

@@ -4,8 +4,8 @@
      "segments": [{"start_s": 1.0, "end_s": 2.5, "label": "dog", "score": 0.8}],
      "uncertainty": 0.2}
 
-Each line names its item by ``external_id`` or ``sha256`` (or ``original_name``); items are
-never created by a predictions import.
+Each line names its item by ``external_id`` or ``sha256`` (64 hexadecimal characters, read in
+lower case) or ``original_name``; items are never created by a predictions import.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ def read(fh: TextIO) -> Iterator[Record]:
         external_id = parse.optional_text(
             value.get("external_id"), "external_id", problems, max_length=200
         )
-        sha256 = parse.optional_text(value.get("sha256"), "sha256", problems, max_length=64)
+        sha256 = parse.sha256(value.get("sha256"), "sha256", problems)
         name = parse.text(value.get("original_name"), "original_name", problems)
-        if external_id is None and sha256 is None and not name:
+        if external_id is None and sha256 is None and not name and not problems.errors:
             problems.add("external_id", "name the item by external_id, sha256 or original_name")
         pred = parse.prediction(value, "", problems, numbered=False)
         if problems.errors or pred is None:

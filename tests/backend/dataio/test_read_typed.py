@@ -64,6 +64,48 @@ def some(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
 
 METADATA = st.dictionaries(st.text(max_size=4), st.one_of(NUMBER, TEXT, st.booleans(), st.none()))
 
+# an item's sha256: a digest as items store it (the only one the shortcuts take), and each
+# thing that is not one (the full checks read upper case as lower case; the rest are errors)
+DIGEST = st.text("0123456789abcdef", min_size=64, max_size=64)
+SHA256_CASES = {
+    "valid lower": "0123456789abcdef" * 4,
+    "valid upper": "0123456789ABCDEF" * 4,
+    "valid mixed case": "0123456789abcdefABCDEF" * 2 + "0123456789abcdefABCD",
+    "short": "5",
+    "63 characters": "f" * 63,
+    "65 characters": "f" * 65,
+    "not hex": "g" * 64,
+    "a line break after it": "f" * 64 + "\n",
+    "spaces around it": " " + "f" * 64 + " ",
+    "number": 5,
+    "big number": 10**70,
+    "null": None,
+    "empty": "",
+    "list": ["f" * 64],
+}
+SHA256_READ = {  # what the full checks read; every other case is an error
+    "valid lower": "0123456789abcdef" * 4,
+    "valid upper": "0123456789abcdef" * 4,
+    "valid mixed case": ("0123456789abcdefABCDEF" * 2 + "0123456789abcdefABCD").lower(),
+    "null": None,
+    "empty": None,
+}
+SHA256_SHOWN = {  # how the error shows a value whose repr is not it (JSON's, or cut short)
+    "63 characters": "'" + "f" * 35 + "...",
+    "65 characters": "'" + "f" * 35 + "...",
+    "not hex": "'" + "g" * 35 + "...",
+    "a line break after it": "'" + "f" * 35 + "...",
+    "spaces around it": "' " + "f" * 34 + "...",
+    "big number": "1" + "0" * 35 + "...",
+    "list": '["' + "f" * 34 + "...",
+}
+SHA256 = st.one_of(
+    DIGEST,
+    DIGEST.map(str.upper),
+    st.text("0123456789abcdefABCDEFg \n", min_size=60, max_size=66),
+    st.sampled_from(list(SHA256_CASES.values())),
+)
+
 # --- native ------------------------------------------------------------------------------------
 
 SEGMENT = st.fixed_dictionaries(
@@ -103,7 +145,7 @@ ITEM = st.fixed_dictionaries(
     {"type": st.sampled_from(["item", "item", "item", "model_version", "other"])},
     optional={
         "external_id": odd(TEXT),
-        "sha256": odd(TEXT),
+        "sha256": odd(SHA256 | TEXT),
         "storage_key": odd(TEXT),
         "connection": odd(TEXT),
         "original_name": odd(TEXT),
@@ -160,7 +202,7 @@ GOOD_PREDICTION = st.fixed_dictionaries(
 GOOD_ITEM = st.fixed_dictionaries(
     {"type": st.just("item"), "external_id": NAME},
     optional={
-        "sha256": st.text(min_size=1, max_size=64) | st.none(),
+        "sha256": DIGEST | st.none(),
         "storage_key": NAME,
         "connection": NAME | st.none(),
         "original_name": NAME,
@@ -369,6 +411,46 @@ def test_the_typed_shortcut_takes_well_formed_items():
         assert repr([full[0], item]) == repr(full)
 
 
+def _sha256_outcome(case: str, field: str) -> tuple[str, Any]:
+    """What the full checks make of a case's sha256: ("sha256", the digest read) or
+    ("error", the RowError's field and reason)."""
+    if case in SHA256_READ:
+        return "sha256", SHA256_READ[case]
+    got = SHA256_SHOWN.get(case, repr(SHA256_CASES[case]))
+    return "error", (field, f"must be 64 hexadecimal characters (a SHA-256 digest), got {got}")
+
+
+def _outcome(records: list[Any], field: str) -> tuple[str, Any]:
+    errors = [(r.field, r.reason) for r in records if isinstance(r, RowError)]
+    if errors:
+        assert [f for f, _ in errors].count(field) == 1, errors
+        return "error", next(e for e in errors if e[0] == field)
+    (item,) = [r for r in records if isinstance(r, ItemRecord)]
+    return "sha256", item.sha256
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["with an external id", "by sha256 alone"])
+@pytest.mark.parametrize("case", list(SHA256_CASES))
+def test_a_native_sha256_reads_as_the_full_checks_read_it(case, named):
+    # given an item line with this sha256, named by an external id too or not
+    raw = SHA256_CASES[case]
+    value = {**(WELL_FORMED_ITEMS[2] if named else WELL_FORMED_ITEMS[1]), "sha256": raw}
+    line = json.dumps(value)
+    text = json.dumps(HEADER) + "\n" + line + "\n"
+    # when it is read with the shortcut and without
+    typed, typed_crash = _native(text, typed=True)
+    full, full_crash = _native(text, typed=False)
+    # then both read the same: a digest in lower case, or an error naming the field
+    assert (typed_crash, repr(typed)) == (full_crash, repr(full))
+    expected = _sha256_outcome(case, "sha256")
+    if not named and expected == ("sha256", None):
+        expected = ("error", ("external_id", "an item needs an external_id or a sha256"))
+    assert _outcome(full[1:], expected[1][0] if expected[0] == "error" else "sha256") == expected
+    # and the shortcut takes only a digest as items store it (or none beside an external id)
+    taken = native._plain_item(2, line) is not None
+    assert taken == (case == "valid lower" or (case == "null" and named))
+
+
 # --- Label Studio ------------------------------------------------------------------------------
 
 VALUE = some(
@@ -410,7 +492,7 @@ DATA = some(
     audio=odd(TEXT),
     url=odd(TEXT),
     external_id=odd(TEXT),
-    sha256=odd(TEXT),
+    sha256=odd(SHA256 | TEXT),
     duration_s=odd(NUMBER),
     original_name=odd(TEXT),
     site=odd(TEXT),
@@ -457,7 +539,7 @@ GOOD_TASK = st.fixed_dictionaries(
             {"audio": NAME},
             optional={
                 "external_id": NAME,
-                "sha256": NAME,
+                "sha256": DIGEST,
                 "duration_s": FINITE | st.none(),
                 "original_name": NAME,
                 "site": TEXT,
@@ -539,6 +621,32 @@ def test_label_studio_tasks_with_one_odd_value_read_as_the_full_checks_read_them
             taken += label_studio._plain_task(1, typed_task, FROZEN_GROUPS) is not None
     # and the shortcut took many of them
     assert taken > 600
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["with an external id", "by sha256 alone"])
+@pytest.mark.parametrize("case", list(SHA256_CASES))
+def test_a_label_studio_sha256_reads_as_the_full_checks_read_it(case, named):
+    # given a task with this data.sha256, named by an external id too or not
+    raw = SHA256_CASES[case]
+    data = {**FULL_TASK["data"], "sha256": raw}
+    if not named:
+        del data["external_id"]
+    task = {**FULL_TASK, "data": data}
+    text = _layout([task], "ours")
+    # when it is read with the shortcut and without
+    typed, typed_crash = _label_studio(text, typed=True, chunk=1 << 16)
+    full, full_crash = _label_studio(text, typed=False, chunk=1 << 16)
+    # then both read the same: a digest in lower case, or an error naming the field
+    assert (typed_crash, repr(typed)) == (full_crash, repr(full))
+    expected = _sha256_outcome(case, "data.sha256")
+    assert _outcome(full, "data.sha256") == expected
+    if expected[0] == "sha256" and not named:  # the item is known by its bytes, if any
+        (item,) = [r for r in full if isinstance(r, ItemRecord)]
+        assert item.external_id == (None if raw else "rec/a.wav")
+    # and the shortcut takes only a digest as items store it, or none
+    typed_task = label_studio._TASK.decode(json.dumps(task))
+    taken = label_studio._plain_task(1, typed_task, FROZEN_GROUPS) is not None
+    assert taken == (case in ("valid lower", "null"))
 
 
 def _layout(tasks: list[Any], how: str) -> str:
