@@ -398,7 +398,7 @@ def test_predictions_reader_and_bad_input():
         + "\n"
         + json.dumps({"clip_scores": {}})
         + "\n"
-        + json.dumps({"sha256": "f", "clip_scores": {"scene": {"park": "high"}}})
+        + json.dumps({"sha256": "f" * 64, "clip_scores": {"scene": {"park": "high"}}})
         + "\n"
         + json.dumps({"external_id": "b", "segments": [{"start_s": 1, "end_s": 2}]})
         + "\n"
