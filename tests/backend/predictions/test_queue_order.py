@@ -47,20 +47,6 @@ def embedding_model(project: Project) -> dict[str, Any]:
 
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, str]]:
-    """What would go to the ML worker's queue."""
-    calls: list[tuple[int, int, str]] = []
-    monkeypatch.setattr(services, "send_to_ml_worker", lambda *args: calls.append(args))
-    return calls
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Any) -> Any:
-    """Run the after-commit hooks (the enqueued tasks, eager here) of what the block does."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def order_project(project: Project, media_root: Path) -> Project:
     """A ranked queue, an embedding model, no labels to speak of: 5 unfinished ready items,
     2 finished ones (labelled once, as the project asks) and one still being processed."""

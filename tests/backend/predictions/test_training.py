@@ -51,20 +51,6 @@ def write_item_audio(root: Path, item: AudioItem, *, kind: str, seed: int) -> No
 
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, str]]:
-    """What would go to the ML worker's queue (the integration test sends it for real)."""
-    calls: list[tuple[int, int, str]] = []
-    monkeypatch.setattr(services, "send_to_ml_worker", lambda *args: calls.append(args))
-    return calls
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Any) -> Any:
-    """Run the after-commit hooks (the enqueued tasks, eager here) of what the block does."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def ml_project(project: Project, media_root: Path) -> Project:
     """8 labelled items (4 low, 4 high tones) and 4 unlabelled ones, audio in storage."""
     project.label_schema = SCHEMA
