@@ -169,6 +169,45 @@ def labels_needed(counts: list[int], accuracy: list[float], goal: float) -> int 
     return None
 
 
+def bootstrap_ratio(
+    curves: dict[str, list[list[tuple[int, float]]]],
+    goal: float,
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, float | None]:
+    """How firm the ratio "diverse labels needed / random labels needed" is: the runs
+    (fold x seed, paired across strategies) are drawn with replacement ``resamples`` times and
+    the ratio recomputed on each resample's mean curves. Returns the share of resamples that
+    meet the target and the ratio's 5th, 50th and 95th percentiles (None: a curve never
+    reached the goal in more than 5 % of them)."""
+    rng = np.random.default_rng(seed)
+    counts = np.array([c for c, _ in curves["random"][0]])
+    acc = {s: np.array([[a for _, a in run] for run in curves[s]]) for s in curves}
+    runs = acc["random"].shape[0]
+    ratios = np.empty(resamples)
+    for b in range(resamples):
+        pick = rng.integers(0, runs, runs)
+        need = {}
+        for s in ("random", "uncertainty+diversity"):
+            reached = np.flatnonzero(acc[s][pick].mean(axis=0) >= goal)
+            need[s] = counts[reached[0]] if reached.size else np.inf
+        ratios[b] = need["uncertainty+diversity"] / need["random"]
+    finite = np.isfinite(ratios)
+
+    def percentile(q: float) -> float | None:
+        value = float(np.percentile(ratios, q))
+        return value if np.isfinite(value) and finite.mean() >= 0.95 else None
+
+    return {
+        "resamples": resamples,
+        "met_share": float((ratios <= TARGET_RATIO + 1e-9).mean()),
+        "ratio_p05": percentile(5),
+        "ratio_p50": percentile(50),
+        "ratio_p95": percentile(95),
+    }
+
+
 def run_all(
     args: argparse.Namespace,
 ) -> tuple[
@@ -290,6 +329,7 @@ def main() -> None:
             ]
         )
     ratio = summary["uncertainty+diversity"]["ratio_to_random"]
+    firmness = bootstrap_ratio(curves, goal)
     report = {
         "benchmark": "esc10_active_learning",
         "machine": info,
@@ -308,6 +348,7 @@ def main() -> None:
         },
         "target_ratio": TARGET_RATIO,
         "met": ratio is not None and ratio <= TARGET_RATIO,
+        "bootstrap": firmness,
         "elapsed_s": time.perf_counter() - started,
     }
     print(
@@ -322,6 +363,15 @@ def main() -> None:
     )
     print(
         f"\ntarget <= {100 * TARGET_RATIO:.0f} % of random: {'met' if report['met'] else 'NOT met'}"
+    )
+    spread = "-".join(
+        "?" if firmness[k] is None else f"{100 * float(firmness[k] or 0):.0f} %"
+        for k in ("ratio_p05", "ratio_p95")
+    )
+    print(
+        f"bootstrap over the {len(curves['random'])} runs ({firmness['resamples']} resamples): "
+        f"target met in {100 * float(firmness['met_share'] or 0):.0f} % of them; "
+        f"ratio 5-95 %: {spread}"
     )
     print("\n".join(machine_lines(info)))
     write_json(Path(args.json), report)
