@@ -8,7 +8,7 @@ reduced over classes by ``reduce`` ("mean", "max", or "none" for the (n, n_class
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -204,24 +204,54 @@ def weighted_kmeans(
 
 
 DIVERSE_DIMS = 16
+# Above this many numbers (rows x dim) a tall matrix's components come from its dim x dim
+# covariance, read in chunks: an SVD would hold rows x dim doubles several times (100,000
+# items of 1,024 numbers: 4.6 GB and 40 s, measured in docs/benchmarks.md).
+LEAN_PCA_ABOVE = 20_000_000
+_PCA_CHUNK = 8192
 
 
 def principal_components(
     embeddings: npt.NDArray[np.floating[Any]], dims: int
 ) -> npt.NDArray[np.float64]:
     """The rows' coordinates on their ``dims`` leading principal components (centred, not
-    whitened: distances keep the scale of each component). (n, dim) -> (n, min(dims, n, dim))."""
-    x = np.asarray(embeddings, dtype=np.float64)
+    whitened: distances keep the scale of each component). (n, dim) -> (n, min(dims, n, dim)).
+    Each component's sign is arbitrary."""
+    x = np.asarray(embeddings)
     if x.ndim != 2:
         raise ValueError(f"expected embeddings (n, dim), got shape {x.shape}")
     if dims < 1:
         raise ValueError(f"dims must be at least 1, got {dims}")
     if x.shape[0] == 0:
         return np.zeros((0, min(dims, x.shape[1])))
+    if x.shape[0] > x.shape[1] and x.size > LEAN_PCA_ABOVE:
+        return _tall_principal_components(x, dims)
+    x = x.astype(np.float64, copy=False)
     centred = x - x.mean(axis=0)
     u, singular, _ = np.linalg.svd(centred, full_matrices=False)
     keep = min(dims, singular.shape[0])
     return np.asarray(u[:, :keep] * singular[:keep], dtype=np.float64)
+
+
+def _tall_principal_components(
+    x: npt.NDArray[np.floating[Any]], dims: int
+) -> npt.NDArray[np.float64]:
+    """``principal_components`` of a matrix with more rows than columns, from the covariance
+    accumulated over chunks of rows: memory of dim x dim plus one chunk, beside the output."""
+    n, dim = x.shape
+
+    def chunks() -> Iterator[npt.NDArray[np.float64]]:
+        for start in range(0, n, _PCA_CHUNK):
+            yield np.asarray(x[start : start + _PCA_CHUNK], dtype=np.float64)
+
+    mean = sum((block.sum(axis=0) for block in chunks()), np.zeros(dim)) / n
+    scatter = np.zeros((dim, dim))
+    for block in chunks():
+        centred = block - mean  # a new array: a float64 input's chunks are views of it
+        scatter += centred.T @ centred
+    _, vectors = np.linalg.eigh(scatter)  # eigenvalues ascending
+    top = vectors[:, ::-1][:, : min(dims, dim)]
+    return np.concatenate([(block - mean) @ top for block in chunks()])
 
 
 def diverse_batch(
@@ -286,7 +316,7 @@ def representative_order(
     in each round. So the first labels cover the collection's kinds of sound in proportion
     rather than in upload order (the "typical points" idea of Hacohen et al. 2022, TypiClust;
     measured on ESC-10 in ``bench/bench_ml_active.py``). Deterministic for a seed."""
-    x = np.asarray(embeddings, dtype=np.float64)
+    x = np.asarray(embeddings)
     if x.ndim != 2:
         raise ValueError(f"expected embeddings (n, dim), got shape {x.shape}")
     if k < 1:
@@ -294,8 +324,8 @@ def representative_order(
     n = x.shape[0]
     if n == 0:
         return []
-    if dims is not None:
-        x = principal_components(x, dims)
+    # projected before any copy: a large project's embeddings are not doubled in memory
+    x = principal_components(x, dims) if dims is not None else x.astype(np.float64)
     assign, centres = weighted_kmeans(x, min(k, n), seed=seed)
     clusters: list[list[int]] = []
     for c in range(centres.shape[0]):

@@ -159,3 +159,29 @@ def test_the_cold_start_order_is_deterministic_and_handles_small_or_bad_input():
         representative_order(x, 0)
     with pytest.raises(ValueError, match="expected embeddings"):
         representative_order(x[0], 2)
+
+
+def test_a_large_tall_embedding_takes_the_lean_route_to_the_same_components(monkeypatch):
+    from ml_worker.inference import uncertainty
+
+    rng = np.random.default_rng(0)
+    rotation, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+    # distinct variances, so every component is well defined; offset, so centring matters
+    x = (rng.standard_normal((3000, 40)) * np.linspace(10, 1, 40)) @ rotation + 5.0
+    before = x.copy()
+    svd = principal_components(x, 8)
+    svd_order = representative_order(x, 5, dims=8, seed=2)
+    monkeypatch.setattr(uncertainty, "LEAN_PCA_ABOVE", 1000)
+    monkeypatch.setattr(uncertainty, "_PCA_CHUNK", 700)  # several chunks, the last one short
+    lean = principal_components(x, 8)
+    assert lean.shape == svd.shape == (3000, 8)
+    # the same coordinates, each component up to its sign
+    signs = np.sign((lean * svd).sum(axis=0))
+    np.testing.assert_allclose(lean * signs, svd, atol=1e-8)
+    np.testing.assert_array_equal(x, before)  # the input is left as it was
+    # float32 input (what embeddings are) gives the same to float32 precision
+    np.testing.assert_allclose(
+        np.abs(principal_components(x.astype(np.float32), 8)), np.abs(svd), atol=1e-3
+    )
+    # and a cold start orders the items the same way (k-means does not see the signs)
+    assert representative_order(x, 5, dims=8, seed=2) == svd_order
