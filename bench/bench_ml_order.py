@@ -36,8 +36,12 @@ def embeddings(items: int, dim: int, clusters: int, seed: int = 0) -> np.ndarray
     sizes = rng.dirichlet(np.ones(clusters)) * items
     group = np.minimum(np.searchsorted(np.cumsum(sizes), np.arange(items)), clusters - 1)
     centres = 4.0 * rng.standard_normal((clusters, 64))
-    x = (centres[group] + rng.standard_normal((items, 64))) @ basis.T
-    return (x + 0.1 * rng.standard_normal((items, dim))).astype(np.float32)
+    x = np.empty((items, dim), dtype=np.float32)
+    for start in range(0, items, 10_000):  # in chunks: only the float32 result stays
+        rows = group[start : start + 10_000]
+        chunk = (centres[rows] + rng.standard_normal((rows.size, 64))) @ basis.T
+        x[start : start + rows.size] = chunk + 0.1 * rng.standard_normal((rows.size, dim))
+    return x
 
 
 def one_route(args: argparse.Namespace) -> dict[str, Any]:
