@@ -538,8 +538,13 @@ def _rank(
             left = np.delete(left, picks)
         chosen = set(spread)
         order = spread + [i for i in order if i not in chosen]
-    ranks = np.empty(n, dtype=np.int64)
-    ranks[np.array(order, dtype=np.int64)] = np.arange(1, n + 1)
+    return _ranks_of(order)
+
+
+def _ranks_of(order: list[int]) -> npt.NDArray[np.int64]:
+    """Each row's rank (1 = ask first) from the rows in the order to ask them."""
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[np.array(order, dtype=np.int64)] = np.arange(1, len(order) + 1)
     return ranks
 
 
@@ -778,9 +783,7 @@ def _run_queue_order(
     )
     x = embed(list(request.predict), "embedding")
     report(TrainingProgress(phase="ranking", done=0, total=len(request.predict)))
-    order = representative_order(x, clusters, seed=seed)
-    ranks = np.empty(len(order), dtype=np.int64)
-    ranks[np.array(order, dtype=np.int64)] = np.arange(1, len(order) + 1)
+    ranks = _ranks_of(representative_order(x, clusters, seed=seed))
     rows = [
         {"item_id": ref.item_id, "rank": int(ranks[row])} for row, ref in enumerate(request.predict)
     ]
@@ -812,7 +815,6 @@ def _run_embedding_head(
     embed = _ProjectEmbedder(
         request, storage, report=report, device=device, stop=stop, caches=caches
     )
-    key, settings, model = embed.key, embed.settings, embed.model
 
     train_x = embed([item.audio for item in request.train], "embedding")
     labels = _targets(request)
@@ -825,7 +827,7 @@ def _run_embedding_head(
             label_names=request.label_names,
             multi_label=request.multi_label,
             config=HeadConfig(seed=int(request.settings.get("seed", 0))),
-            embedding={"key": key, "sha256": model.sha256, **settings},
+            embedding={"key": embed.key, "sha256": embed.model.sha256, **embed.settings},
             device=device,
             progress=on_progress,
             should_stop=stop,
