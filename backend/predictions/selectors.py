@@ -34,11 +34,15 @@ def training_run_active(*, project: Project) -> TrainingRun | None:
     ).first()
 
 
+# Queue policies that serve items by ``queue_rank`` (sequential and random do not).
+RANKED_POLICIES = (Project.QueuePolicy.UNCERTAINTY, Project.QueuePolicy.DIVERSE)
+
+
 def queue_order_available(*, project: Project) -> bool:
     """Whether ordering the queue by embeddings is worth offering: the project has its own
     embedding model and a queue that follows ranks (``queue_order_start`` says why not)."""
     return bool((project.training_settings or {}).get("embedding_model")) and (
-        project.queue_policy in (Project.QueuePolicy.UNCERTAINTY, Project.QueuePolicy.DIVERSE)
+        project.queue_policy in RANKED_POLICIES
     )
 
 

@@ -33,6 +33,7 @@ from backend.common.exceptions import Conflict, ValidationFailed
 from backend.common.queue import enqueue_on_commit
 from backend.predictions.models import ModelVersion, Prediction, TrainingRun
 from backend.predictions.selectors import (
+    RANKED_POLICIES,
     LabelledItem,
     items_to_predict,
     segment_label_count,
@@ -68,8 +69,6 @@ MIN_ITEMS = 4
 PREDICTION_BATCH = 1000
 
 ACTIVE = [TrainingRun.State.QUEUED, TrainingRun.State.RUNNING]
-# Queue policies that serve items by ``queue_rank`` (sequential and random do not).
-RANKED_POLICIES = (Project.QueuePolicy.UNCERTAINTY, Project.QueuePolicy.DIVERSE)
 
 
 def run_name(run: TrainingRun) -> str:

@@ -7,6 +7,7 @@ send the browser back to the project page; while a run is active the panel polls
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -46,30 +47,30 @@ def training_panel(access: ProjectAccess) -> dict[str, Any]:
     }
 
 
-@login_required
-@require_POST
-def training_start_view(request: HttpRequest, project_id: int) -> HttpResponse:
+def _start(
+    request: HttpRequest, project_id: int, start: Callable[..., TrainingRun]
+) -> HttpResponse:
+    """Start a run with ``start`` (a service) for a manager; say what happened on the page."""
     user, access = manager_access(request, project_id)
     try:
-        run = training_start(project=access.project, user=user)
+        run = start(project=access.project, user=user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Training run {run.pk} is queued.")
+        messages.success(request, f"{run_name(run).capitalize()} {run.pk} is queued.")
     return redirect("web-project", project_id=project_id)
+
+
+@login_required
+@require_POST
+def training_start_view(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _start(request, project_id, training_start)
 
 
 @login_required
 @require_POST
 def queue_order_view(request: HttpRequest, project_id: int) -> HttpResponse:
-    user, access = manager_access(request, project_id)
-    try:
-        run = queue_order_start(project=access.project, user=user)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Queue order run {run.pk} is queued.")
-    return redirect("web-project", project_id=project_id)
+    return _start(request, project_id, queue_order_start)
 
 
 @login_required
