@@ -141,6 +141,7 @@ def simulate(
     args: argparse.Namespace,
 ) -> list[tuple[int, float]]:
     rng = np.random.default_rng(seed)
+    # drawn for every strategy, so that the random draws after it are the same for all
     labelled = rng.choice(z.shape[0], size=SEED_LABELS, replace=False).tolist()
     if strategy != "random" and args.cold_start == "representative":
         labelled = representative_order(z, SEED_LABELS, seed=seed)[:SEED_LABELS]
