@@ -83,6 +83,15 @@ def unfinished(project: Project) -> list[int]:
     )
 
 
+def submit_labels(project: Project, labels: list[str]) -> None:
+    """One submitted annotation with each pitch label, on the first unfinished items."""
+    labeller = UserFactory()
+    for item_id, label in zip(unfinished(project), labels, strict=False):
+        AnnotationFactory(
+            item_id=item_id, annotator=labeller, state="submitted", clip_labels={"pitch": [label]}
+        )
+
+
 def request_of(sent: list[tuple[int, int, str]]) -> dict[str, Any]:
     return json.loads(default_storage.open(sent[-1][2]).read())
 
@@ -163,14 +172,7 @@ def test_an_order_run_waits_for_an_active_training_run_and_the_other_way_round(
     order_project, manager, sent
 ):
     # enough labels to train
-    labeller = UserFactory()
-    for n, item_id in enumerate(unfinished(order_project)[:4]):
-        AnnotationFactory(
-            item_id=item_id,
-            annotator=labeller,
-            state="submitted",
-            clip_labels={"pitch": ["low" if n % 2 else "high"]},
-        )
+    submit_labels(order_project, ["high", "low", "high", "low"])
     training = training_start(project=order_project, user=manager)
     with pytest.raises(Conflict) as exc:
         queue_order_start(project=order_project, user=manager)
@@ -356,14 +358,7 @@ def test_auto_training_counts_from_the_last_training_run_not_the_order_run(
         state=TrainingRun.State.SUCCEEDED,
         submitted_at_request=4,
     )
-    labeller = UserFactory()
-    for n, item_id in enumerate(unfinished(order_project)[:2]):
-        AnnotationFactory(
-            item_id=item_id,
-            annotator=labeller,
-            state="submitted",
-            clip_labels={"pitch": ["high" if n else "low"]},
-        )
+    submit_labels(order_project, ["low", "high"])
     run = services.training_maybe_start(project_id=order_project.pk)
     assert run is not None
     assert (run.purpose, run.trigger) == ("train", "auto")
