@@ -818,6 +818,9 @@ def _run_embedding_head(
 
     train_x = embed([item.audio for item in request.train], "embedding")
     labels = _targets(request)
+    # the unlabelled items are embedded before training: the head also learns from them
+    predict_x = embed(list(request.predict), "embedding")
+    semi_supervised = bool(request.settings.get("semi_supervised", True))
 
     on_progress = training_progress(report)
     try:
@@ -828,6 +831,7 @@ def _run_embedding_head(
             multi_label=request.multi_label,
             config=HeadConfig(seed=int(request.settings.get("seed", 0))),
             embedding={"key": embed.key, "sha256": embed.model.sha256, **embed.settings},
+            unlabelled=predict_x if semi_supervised else None,
             device=device,
             progress=on_progress,
             should_stop=stop,
@@ -843,7 +847,6 @@ def _run_embedding_head(
         ),
     )
     head = result.build_model(device)
-    predict_x = embed(list(request.predict), "predicting")
     probs = (
         predict_embeddings(head, predict_x)  # type: ignore[arg-type]
         if len(request.predict)
@@ -863,6 +866,7 @@ def _run_embedding_head(
             "embedding_model": embed.describe(),
             "n_train": result.n_train,
             "n_val": result.n_val,
+            "n_pseudo": result.n_pseudo,
             "epochs_run": result.epochs_run,
         },
         trained_on=_trained_on(request),

@@ -247,6 +247,7 @@ def _training_request(run: TrainingRun) -> TrainingRequest | None:
             "seed": settings.seed,
             "window_s": settings.window_s,
             "batch_size_al": settings.batch_size_al,
+            "semi_supervised": settings.semi_supervised,
         },
         output_prefix=run_prefix(run),
         cancel_key=f"{run_prefix(run)}cancel",

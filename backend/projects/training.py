@@ -8,6 +8,8 @@ Shape (every key optional)::
      "epochs": 30, "window_s": 5.0, "seed": 0,
      "uncertainty": "least_confidence",   # or "margin", "entropy"
      "batch_size_al": 10,         # batch size the diverse queue spreads over
+     "semi_supervised": true,     # heads on an embedding model also learn from the
+                                  # unlabelled items (labels spread over their neighbours)
      "embedding_model": {"key": "projects/7/embedding-models/ab12.onnx",
                          "sample_rate_hz": 16000, "window_s": 1.0}}
                                   # your own embedding model (uploaded through the API);
@@ -34,6 +36,7 @@ class TrainingSettings:
     seed: int = 0
     uncertainty: str = "least_confidence"
     batch_size_al: int = 10
+    semi_supervised: bool = True
     embedding_model: dict[str, Any] | None = None
 
     @classmethod
@@ -69,6 +72,8 @@ class TrainingSettings:
         number = isinstance(window, int | float) and not isinstance(window, bool)
         if window is not None and (not number or not 0.5 <= window <= 60):
             err("window_s", "must be a number of seconds from 0.5 to 60")
+        if not isinstance(raw.get("semi_supervised", True), bool):
+            err("semi_supervised", "must be true or false")
         measure = raw.get("uncertainty")
         if measure is not None and measure not in UNCERTAINTY_MEASURES:
             err("uncertainty", f"must be one of {list(UNCERTAINTY_MEASURES)}")

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from ml_worker.embeddings.spread import SpreadConfig, pseudo_labels
 from ml_worker.models import EmbeddingHead
 from ml_worker.training.data import labelled_set, split_indices
 from ml_worker.training.metrics import ClassificationMetrics, classification_metrics
@@ -68,6 +69,8 @@ def train_embedding_head(
     multi_label: bool = False,
     config: HeadConfig | None = None,
     embedding: dict[str, Any] | None = None,
+    unlabelled: npt.NDArray[np.floating[Any]] | None = None,
+    spread: SpreadConfig | None = None,
     device: torch.device | str = "cpu",
     progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
@@ -79,6 +82,10 @@ def train_embedding_head(
     ``config.val_fraction`` and ``config.seed`` (the same rows the CNN and the baseline use
     for the same labels, so ``choose_model`` can compare them). ``embedding``: the
     ``EmbeddingModelSpec.to_json()`` plus ``sha256`` stored in the model description.
+    ``unlabelled`` (m, dim): embeddings of the project's unlabelled items; single-label heads
+    also train on them with the labels the training rows spread to them
+    (``ml_worker.embeddings.spread``, ``spread`` settings; the held-out rows take no part, so
+    the held-out metrics stay honest). ``TrainResult.n_pseudo`` says how many were used.
     Returns a ``TrainResult`` (``history`` has one record per evaluation), reproducible for
     a seed on CPU; ``should_stop`` is polled every step (``Cancelled``).
     """
@@ -97,6 +104,25 @@ def train_embedding_head(
     features = torch.from_numpy(x).to(device)
     targets = data.targets.to(device)
     train_index = torch.from_numpy(train_rows).to(device)
+    fit_x, fit_targets, fit_weights = features[train_index], targets[train_index], None
+    if unlabelled is not None and not multi_label and len(unlabelled):
+        px, py, pw = pseudo_labels(
+            x[train_rows],
+            data.class_index[train_rows],
+            np.asarray(unlabelled, dtype=np.float32).reshape(len(unlabelled), x.shape[1]),
+            data.n_classes,
+            spread,
+            seed=config.seed,
+        )
+        if len(px):
+            fit_x = torch.cat([fit_x, torch.from_numpy(px).to(device)])
+            fit_targets = torch.cat(
+                [fit_targets, torch.eye(data.n_classes, device=device)[torch.from_numpy(py)]]
+            )
+            fit_weights = torch.cat(
+                [torch.ones(train_rows.size, device=device), torch.from_numpy(pw).to(device)]
+            )
+    n_pseudo = 0 if fit_weights is None else int(fit_weights.numel() - train_rows.size)
     with seeded(config.seed, device):
         model = EmbeddingHead(
             data.n_classes,
@@ -106,7 +132,7 @@ def train_embedding_head(
             dropout=config.dropout,
             embedding=embedding,
         ).to(device)
-        model.set_standardisation(features[train_index])
+        model.set_standardisation(fit_x)
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -119,10 +145,11 @@ def train_embedding_head(
                 raise Cancelled(f"{name} training cancelled at step {step}")
             model.train()
             loss = loss_fn(
-                model(features[train_index]),
-                targets[train_index],
+                model(fit_x),
+                fit_targets,
                 multi_label=multi_label,
                 smoothing=config.label_smoothing,
+                weights=fit_weights,
             )
             optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(loss)
@@ -173,6 +200,7 @@ def train_embedding_head(
         device=str(device),
         n_train=int(train_rows.size),
         n_val=int(val_rows.size),
+        n_pseudo=n_pseudo,
         val_indices=tuple(int(i) for i in val_rows),
         config=config.train_config(int(train_rows.size)),
     )

@@ -68,6 +68,8 @@ class TrainResult:
     n_val: int
     val_indices: tuple[int, ...]
     config: TrainConfig
+    # unlabelled items trained on with a spread label (embedding heads only)
+    n_pseudo: int = 0
 
     @property
     def architecture(self) -> str:

@@ -95,11 +95,25 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def loss_fn(logits: Tensor, targets: Tensor, *, multi_label: bool, smoothing: float) -> Tensor:
-    """Mean loss of logits (batch, n_classes) against float targets (batch, n_classes)."""
+def loss_fn(
+    logits: Tensor,
+    targets: Tensor,
+    *,
+    multi_label: bool,
+    smoothing: float,
+    weights: Tensor | None = None,
+) -> Tensor:
+    """Mean loss of logits (batch, n_classes) against float targets (batch, n_classes);
+    with ``weights`` (batch,) the weighted mean of the rows' losses."""
+    if weights is None:
+        if multi_label:
+            return F.binary_cross_entropy_with_logits(logits, targets)
+        return F.cross_entropy(logits, targets, label_smoothing=smoothing)
     if multi_label:
-        return F.binary_cross_entropy_with_logits(logits, targets)
-    return F.cross_entropy(logits, targets, label_smoothing=smoothing)
+        rows = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(dim=1)
+    else:
+        rows = F.cross_entropy(logits, targets, label_smoothing=smoothing, reduction="none")
+    return (rows * weights).sum() / weights.sum()
 
 
 @torch.no_grad()

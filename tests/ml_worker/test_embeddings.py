@@ -225,3 +225,81 @@ def test_head_training_is_deterministic():
     b = train_embedding_head(x, y, label_names=("neg", "pos"), config=HeadConfig(steps=30))
 
     assert all(torch.equal(a.model_state[k], b.model_state[k]) for k in a.model_state)
+
+
+def _noisy_blobs(seed: int, *, labels_per_class: int = 3):
+    """Four blobs in 30 dimensions with much noise; ``labels_per_class`` labelled rows each.
+    Returns (embeddings, class of each row, labelled rows, unlabelled rows)."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(4), 60)
+    x = (3.0 * rng.standard_normal((4, 30))[truth] + 4.0 * rng.standard_normal((240, 30))).astype(
+        np.float32
+    )
+    labelled = np.concatenate(
+        [rng.choice(np.flatnonzero(truth == c), labels_per_class, replace=False) for c in range(4)]
+    )
+    return x, truth, labelled, np.setdiff1d(np.arange(240), labelled)
+
+
+def test_a_head_with_few_labels_also_learns_from_the_unlabelled_items():
+    x, truth, labelled, unlabelled = _noisy_blobs(1)
+    names = ("a", "b", "c", "d")
+
+    alone = train_embedding_head(x[labelled], truth[labelled], label_names=names)
+    together = train_embedding_head(
+        x[labelled], truth[labelled], label_names=names, unlabelled=x[unlabelled]
+    )
+
+    def accuracy(result) -> float:
+        probs = predict_embeddings(result.build_model(), x[unlabelled])
+        return float((probs.argmax(axis=1) == truth[unlabelled]).mean())
+
+    assert alone.n_pseudo == 0
+    assert together.n_pseudo == unlabelled.size
+    assert accuracy(together) >= 0.9
+    assert accuracy(together) >= accuracy(alone) + 0.1
+
+
+def test_the_held_out_labels_are_not_spread(monkeypatch: pytest.MonkeyPatch):
+    from ml_worker.embeddings import head as head_module
+
+    x, truth, labelled, unlabelled = _noisy_blobs(2, labels_per_class=5)
+    seen: list[np.ndarray] = []
+    real = head_module.pseudo_labels
+
+    def spy(labelled_x, targets, *args, **kwargs):
+        seen.append(np.asarray(labelled_x))
+        return real(labelled_x, targets, *args, **kwargs)
+
+    monkeypatch.setattr(head_module, "pseudo_labels", spy)
+    result = train_embedding_head(
+        x[labelled], truth[labelled], label_names=("a", "b", "c", "d"), unlabelled=x[unlabelled]
+    )
+    (given,) = seen
+    held_out = x[labelled][list(result.val_indices)]
+    assert result.n_val == 4
+    assert len(given) == result.n_train
+    assert not any((given == row).all(axis=1).any() for row in held_out)
+
+
+def test_multi_label_heads_and_weight_zero_train_on_the_labels_only():
+    from ml_worker.embeddings.spread import SpreadConfig
+
+    x, truth, labelled, unlabelled = _noisy_blobs(3)
+    names = ("a", "b", "c", "d")
+    multi = np.eye(4, dtype=np.float32)[truth]
+    result = train_embedding_head(
+        x[labelled], multi[labelled], label_names=names, multi_label=True, unlabelled=x[unlabelled]
+    )
+    assert result.n_pseudo == 0
+
+    plain = train_embedding_head(x[labelled], truth[labelled], label_names=names)
+    off = train_embedding_head(
+        x[labelled],
+        truth[labelled],
+        label_names=names,
+        unlabelled=x[unlabelled],
+        spread=SpreadConfig(weight=0.0),
+    )
+    assert off.n_pseudo == 0
+    assert all(torch.equal(plain.model_state[k], off.model_state[k]) for k in plain.model_state)

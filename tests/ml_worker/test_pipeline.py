@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from ml_worker.contracts import (
@@ -224,7 +225,10 @@ def test_a_segments_run_trains_a_detector_and_predicts_segments_with_scores(tmp_
     assert 0 < best["score"] <= 1
 
 
-def test_a_project_embedding_model_trains_only_a_head_and_ranks_with_its_embeddings(tmp_path):
+@pytest.mark.parametrize("semi_supervised", [True, False])
+def test_a_project_embedding_model_trains_only_a_head_and_ranks_with_its_embeddings(
+    tmp_path, semi_supervised
+):
     import torch
 
     from tests.ml_worker.test_embeddings import BandEnergy
@@ -240,6 +244,7 @@ def test_a_project_embedding_model_trains_only_a_head_and_ranks_with_its_embeddi
             "sample_rate_hz": 8000,
             "window_s": 0.5,
         },
+        settings={"window_s": 1.0, "batch_size_al": 2, "semi_supervised": semi_supervised},
     )
     request = TrainingRequest.from_json(json.loads(json.dumps(request.to_json())))
     outcome = run_training(request, storage, report=lambda _: None)
@@ -247,6 +252,8 @@ def test_a_project_embedding_model_trains_only_a_head_and_ranks_with_its_embeddi
     assert outcome.kind == "EmbeddingHead"
     assert outcome.metrics is not None
     assert outcome.metrics["embedding_model"]["dim"] == 8
+    # the six unfinished items were trained on with their spread labels, unless turned off
+    assert outcome.metrics["n_pseudo"] == (6 if semi_supervised else 0)
     rows = [json.loads(line) for line in storage.read_bytes(outcome.predictions_key).splitlines()]
     assert sorted(r["rank"] for r in rows) == list(range(1, 7))
     right = sum(

@@ -254,7 +254,14 @@ def test_blind_projects_hide_predictions_from_annotators(client_for, annotator, 
 def test_training_settings_are_validated_with_field_paths(client_for, manager, project):
     response = client_for(manager).patch(
         f"/api/projects/{project.pk}/",
-        {"training_settings": {"uncertainty": "vibes", "epochs": 0, "group": "nope"}},
+        {
+            "training_settings": {
+                "uncertainty": "vibes",
+                "epochs": 0,
+                "group": "nope",
+                "semi_supervised": "yes",
+            }
+        },
         format="json",
     )
     assert response.status_code == 400
@@ -263,6 +270,7 @@ def test_training_settings_are_validated_with_field_paths(client_for, manager, p
         "training_settings.uncertainty",
         "training_settings.epochs",
         "training_settings.group",
+        "training_settings.semi_supervised",
     }
     project.refresh_from_db()
     assert project.training_settings == {}
@@ -336,6 +344,15 @@ def test_a_manager_uploads_an_embedding_model_and_runs_then_train_a_head_on_it(
         services.training_start(project=ml_project, user=manager)
     request = json.loads(default_storage.open(sent[0][2]).read())
     assert request["embedding"] == {"key": key, "sample_rate_hz": 16000, "window_s": 1.0}
+    # the head learns from the unlabelled items too unless the project turns it off
+    assert request["settings"]["semi_supervised"] is True
+    ml_project.training_settings = {**ml_project.training_settings, "semi_supervised": False}
+    ml_project.save()
+    services.training_cancel(run=TrainingRun.objects.get(pk=sent[0][0]))
+    with committed():
+        services.training_start(project=ml_project, user=manager)
+    again = json.loads(default_storage.open(sent[-1][2]).read())
+    assert again["settings"]["semi_supervised"] is False
     # and back to the built-in models
     assert client_for(manager).delete(url).status_code == 204
     ml_project.refresh_from_db()
