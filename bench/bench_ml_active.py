@@ -196,6 +196,19 @@ def labels_needed(counts: list[int], accuracy: list[float], goal: float) -> int 
     return None
 
 
+def crossing(counts: list[int], accuracy: list[float], goal: float) -> float | None:
+    """Where the curve crosses the goal, interpolated linearly between the batches around it
+    (``labels_needed`` rounds it up to a batch): how close a "labels needed" was to the next
+    batch. None: never reached."""
+    for i, (count, value) in enumerate(zip(counts, accuracy, strict=True)):
+        if value >= goal:
+            if i == 0:
+                return float(count)
+            before, low = counts[i - 1], accuracy[i - 1]
+            return before + (goal - low) / (value - low) * (count - before)
+    return None
+
+
 def bootstrap_ratio(
     curves: dict[str, list[list[tuple[int, float]]]],
     goal: float,
@@ -344,6 +357,7 @@ def main() -> None:
             "labels": counts,
             "mean_accuracy": mean_curve.tolist(),
             "labels_needed_mean_curve": labels_needed(counts, mean_curve.tolist(), goal),
+            "crossing_mean_curve": crossing(counts, mean_curve.tolist(), goal),
             "labels_needed_per_run": per_run,
         }
     random_needed = summary["random"]["labels_needed_mean_curve"]
@@ -363,6 +377,8 @@ def main() -> None:
             ]
         )
     ratio = summary["uncertainty+diversity"]["ratio_to_random"]
+    crossings = [summary[s]["crossing_mean_curve"] for s in ("uncertainty+diversity", "random")]
+    crossing_ratio = None if None in crossings else crossings[0] / crossings[1]
     firmness = bootstrap_ratio(curves, goal)
     report = {
         "benchmark": "esc10_active_learning",
@@ -383,6 +399,7 @@ def main() -> None:
         },
         "target_ratio": TARGET_RATIO,
         "met": ratio is not None and ratio <= TARGET_RATIO,
+        "crossing_ratio": crossing_ratio,
         "bootstrap": firmness,
         "elapsed_s": time.perf_counter() - started,
     }
@@ -399,6 +416,12 @@ def main() -> None:
     print(
         f"\ntarget <= {100 * TARGET_RATIO:.0f} % of random: {'met' if report['met'] else 'NOT met'}"
     )
+    if crossing_ratio is not None:
+        print(
+            f"interpolated between batches: diverse crosses the goal at "
+            f"{crossings[0]:.1f} labels, random at {crossings[1]:.1f}: "
+            f"{100 * crossing_ratio:.0f} %"
+        )
     spread = "-".join(
         "?" if firmness[k] is None else f"{100 * float(firmness[k] or 0):.0f} %"
         for k in ("ratio_p05", "ratio_p95")
