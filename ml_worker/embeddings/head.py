@@ -106,10 +106,13 @@ def train_embedding_head(
     train_index = torch.from_numpy(train_rows).to(device)
     fit_x, fit_targets, fit_weights = features[train_index], targets[train_index], None
     if unlabelled is not None and not multi_label and len(unlabelled):
+        others = np.asarray(unlabelled, dtype=np.float32)
+        if others.ndim != 2 or others.shape[1] != x.shape[1]:
+            raise ValueError(f"unlabelled embeddings must be (m, {x.shape[1]}), got {others.shape}")
         px, py, pw = pseudo_labels(
             x[train_rows],
             data.class_index[train_rows],
-            np.asarray(unlabelled, dtype=np.float32).reshape(len(unlabelled), x.shape[1]),
+            others,
             data.n_classes,
             spread,
             seed=config.seed,

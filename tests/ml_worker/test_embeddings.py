@@ -303,3 +303,11 @@ def test_multi_label_heads_and_weight_zero_train_on_the_labels_only():
     )
     assert off.n_pseudo == 0
     assert all(torch.equal(plain.model_state[k], off.model_state[k]) for k in plain.model_state)
+
+
+def test_unlabelled_embeddings_of_another_size_are_refused():
+    x, truth, labelled, _ = _noisy_blobs(4)
+    with pytest.raises(ValueError, match=r"unlabelled embeddings must be \(m, 30\)"):
+        train_embedding_head(
+            x[labelled], truth[labelled], label_names=("a", "b", "c", "d"), unlabelled=x[:, :5]
+        )
