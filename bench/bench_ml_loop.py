@@ -17,7 +17,8 @@ it went (queue, training, prediction and storing), from the run's own timestamps
 ``--embedding-model FILE``: the project gets that TorchScript/ONNX embedding model (5 s windows
 at 16 kHz, e.g. the label-free codebook ``python -m ml_worker.features.codebook --window-s 5
 --out codebook.pt ../shared/data/esc10_16k/audio`` writes), so a run trains only a small head
-on its embeddings. With ``--order-queue`` as well, a cold-start order run is timed first, from
+on its embeddings (semi-supervised, a project's default; ``--labels-only``: from the
+labelled items only). With ``--order-queue`` as well, a cold-start order run is timed first, from
 ``POST .../queue-order/`` until every unfinished item is ranked. The items here carry no
 sha256 (items cycle through 400 clips, and a content cache would embed each clip once), so
 every run embeds every item as 2,000 distinct recordings would; in a real project the
@@ -86,6 +87,7 @@ if EMBEDDING:
     project.training_settings = {
         **project.training_settings,
         "embedding_model": {"key": key, "sample_rate_hz": 16000, "window_s": 5.0},
+        "semi_supervised": SEMI,
     }
     project.save(update_fields=["training_settings"])
 connection = StorageConnection.objects.create(
@@ -137,7 +139,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ROOT", repr(str(ESC10))
         ).replace("LABELLED", str(args.labelled)).replace("EPOCHS", str(args.epochs)).replace(
             "ITEMS", str(args.items)
-        ).replace("EMBEDDING", repr(str(args.embedding_model or "")))
+        ).replace("EMBEDDING", repr(str(args.embedding_model or ""))).replace(
+            "SEMI", str(not args.labels_only)
+        )
         setup = django_shell(env, code)
         with serve(env, log_path=var_dir / "serve.log", ml=True) as server:
             api = requests.Session()
@@ -196,6 +200,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "held_out_accuracy": (version["metrics"].get("held_out") or {}).get("accuracy"),
         "training_time_s": version["training_time_s"],
         "embedding_model": str(args.embedding_model) if args.embedding_model else None,
+        "semi_supervised": bool(args.embedding_model) and not args.labels_only,
+        "trained_on_spread_labels": version["metrics"].get("n_pseudo"),
         "order_run": order,
         "machine": machine(),
     }
@@ -243,7 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--order-queue", action="store_true", help="time a cold-start order run first"
     )
+    parser.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="the head learns from the labelled items only (semi_supervised: false)",
+    )
     args = parser.parse_args(argv)
+    if args.labels_only and not args.embedding_model:
+        parser.error("--labels-only needs --embedding-model")
     if args.order_queue and not args.embedding_model:
         parser.error("--order-queue needs --embedding-model")
     if args.embedding_model and not args.embedding_model.is_file():

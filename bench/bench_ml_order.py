@@ -31,6 +31,13 @@ from bench.ml_data import OUT_DIR
 
 
 def embeddings(items: int, dim: int, clusters: int, seed: int = 0) -> np.ndarray:
+    return grouped_embeddings(items, dim, clusters, seed)[0]
+
+
+def grouped_embeddings(
+    items: int, dim: int, clusters: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings (items, dim) float32, the group of each)."""
     rng = np.random.default_rng(seed)
     basis, _ = np.linalg.qr(rng.standard_normal((dim, 64)))
     sizes = rng.dirichlet(np.ones(clusters)) * items
@@ -41,7 +48,7 @@ def embeddings(items: int, dim: int, clusters: int, seed: int = 0) -> np.ndarray
         rows = group[start : start + 10_000]
         chunk = (centres[rows] + rng.standard_normal((rows.size, 64))) @ basis.T
         x[start : start + rows.size] = chunk + 0.1 * rng.standard_normal((rows.size, dim))
-    return x
+    return x, group
 
 
 def one_route(args: argparse.Namespace) -> dict[str, Any]:
