@@ -37,6 +37,7 @@ def one_case(args: argparse.Namespace) -> dict[str, Any]:
 
     from ml_worker.embeddings import HeadConfig, predict_embeddings, train_embedding_head
     from ml_worker.embeddings.spread import pseudo_labels
+    from ml_worker.models import EmbeddingHead
 
     torch.set_num_threads(args.threads)
     total = args.labels + args.case_unlabelled
@@ -67,7 +68,9 @@ def one_case(args: argparse.Namespace) -> dict[str, Any]:
         unlabelled=x[unlabelled] if args.semi else None,
     )
     head_s = time.perf_counter() - started
-    probs = predict_embeddings(result.build_model(), x[unlabelled])
+    head = result.build_model()
+    assert isinstance(head, EmbeddingHead)
+    probs = predict_embeddings(head, x[unlabelled])
     return {
         "unlabelled": int(unlabelled.size),
         "semi_supervised": bool(args.semi),
