@@ -94,3 +94,17 @@ def test_the_latest_model_and_its_figures_are_shown(annotator, project):
     page = _browser(annotator).get(f"/projects/{project.pk}/").content.decode()
     assert "Model v3 (ClipCNN): held-out accuracy 0.875, macro-F1 0.860" in page
     assert "trained on 40 items in 12.5 s on cpu" in page
+
+
+def test_a_semi_supervised_head_says_how_many_unlabelled_items_it_learned_from(annotator, project):
+    ModelVersion.objects.create(
+        project=project,
+        version=1,
+        kind="EmbeddingHead",
+        metrics={"held_out": {"accuracy": 0.805, "macro_f1": 0.8}, "n_pseudo": 1586},
+        trained_on={"items": 200},
+        training_time_s=3.1,
+        device="cpu",
+    )
+    page = _browser(annotator).get(f"/projects/{project.pk}/").content.decode()
+    assert "trained on 200 items and 1586 unlabelled ones with spread labels in 3.1 s" in page
