@@ -120,7 +120,10 @@ def train_embedding_head(
         if len(px):
             fit_x = torch.cat([fit_x, torch.from_numpy(px).to(device)])
             fit_targets = torch.cat(
-                [fit_targets, torch.eye(data.n_classes, device=device)[torch.from_numpy(py)]]
+                [
+                    fit_targets,
+                    torch.eye(data.n_classes, device=device)[torch.from_numpy(py).to(device)],
+                ]
             )
             fit_weights = torch.cat(
                 [torch.ones(train_rows.size, device=device), torch.from_numpy(pw).to(device)]

@@ -274,3 +274,27 @@ def test_choose_model_prefers_the_baseline_unless_the_cnn_is_better(tones):
         choose_model(_with_f1(cnn, 0.9, val_indices=(0, 1)), base)
     with pytest.raises(ValueError, match="neither"):
         choose_model(unvalidated, dataclasses.replace(base, metrics=None))
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_weighted_loss_is_the_weighted_mean_of_the_rows_losses(multi_label):
+    rng = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 3, generator=rng)
+    targets = torch.eye(3)[torch.tensor([0, 1, 2, 0, 1, 2])]
+    if multi_label:
+        targets[0, 1] = 1.0
+    plain = trainer_module.loss_fn(logits, targets, multi_label=multi_label, smoothing=0.0)
+    ones = trainer_module.loss_fn(
+        logits, targets, multi_label=multi_label, smoothing=0.0, weights=torch.ones(6)
+    )
+    torch.testing.assert_close(ones, plain)
+    # a row of weight 0 counts for nothing; weight 2 counts as the row twice
+    weights = torch.tensor([0.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    weighted = trainer_module.loss_fn(
+        logits, targets, multi_label=multi_label, smoothing=0.0, weights=weights
+    )
+    rows = torch.tensor([1, 1, 2, 3, 4, 5])
+    torch.testing.assert_close(
+        weighted,
+        trainer_module.loss_fn(logits[rows], targets[rows], multi_label=multi_label, smoothing=0.0),
+    )
