@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -232,11 +233,16 @@ def run_training(
     ``cache_root``: where features (log-mel windows, or a project model's embeddings) are
     cached per item, keyed by the audio's sha256 and the feature settings; None: no cache.
     """
-    stop = StopPoll(storage, request.cancel_key)
-    caches = Caches(cache_root)
     try:
         return _run(
-            request, storage, report=report, device=torch.device(device), stop=stop, caches=caches
+            request,
+            _Context(
+                storage=storage,
+                report=report,
+                device=torch.device(device),
+                stop=StopPoll(storage, request.cancel_key),
+                caches=Caches(cache_root),
+            ),
         )
     except Cancelled:
         return TrainingOutcome(run_id=request.run_id, attempt=request.attempt, state="cancelled")
@@ -259,6 +265,18 @@ class Caches:
         return None if self.root is None else embedding_cache(str(self.root / "embeddings"), model)
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every kind of run works with besides its request: where the audio and the results
+    are, whom to tell its progress, the device, the cancel poll and the feature caches."""
+
+    storage: Storage
+    report: Report
+    device: torch.device
+    stop: StopPoll
+    caches: Caches
+
+
 def cached(
     cache: FeatureCache | None,
     ref: AudioRef,
@@ -271,26 +289,14 @@ def cached(
     return cache.get_or_compute(f"{ref.sha256}:{tag}", compute)
 
 
-def _run(
-    request: TrainingRequest,
-    storage: Storage,
-    *,
-    report: Report,
-    device: torch.device,
-    stop: StopPoll,
-    caches: Caches,
-) -> TrainingOutcome:
+def _run(request: TrainingRequest, ctx: _Context) -> TrainingOutcome:
     if request.ranking == "representative":
-        return _run_queue_order(
-            request, storage, report=report, device=device, stop=stop, caches=caches
-        )
+        return _run_queue_order(request, ctx)
     check_request(request)
     if request.task == "segments":
-        return _run_segments(request, storage, report=report, device=device, stop=stop)
+        return _run_segments(request, ctx)
     if request.embedding is not None:
-        return _run_embedding_head(
-            request, storage, report=report, device=device, stop=stop, caches=caches
-        )
+        return _run_embedding_head(request, ctx)
     settings = dict(request.settings)
     window_s = float(settings.pop("window_s", DEFAULT_WINDOW_S))
     feature_config = LogMelConfig()
@@ -300,35 +306,35 @@ def _run(
         raise RunFailed(f"invalid training settings: {exc}") from exc
     rate = feature_config.sample_rate_hz
     window_samples = round(window_s * rate)
-    frontend = LogMel(feature_config).to(device)
+    frontend = LogMel(feature_config).to(ctx.device)
 
     total = len(request.train)
-    cache = caches.features(feature_config.key)
+    cache = ctx.caches.features(feature_config.key)
     tag = f"train:{window_samples}"
 
     def train_features(ref: AudioRef) -> npt.NDArray[np.float32]:
-        signal = load_item(storage, ref, sample_rate_hz=rate)
+        signal = load_item(ctx.storage, ref, sample_rate_hz=rate)
         clip = item_windows(signal, window_samples=window_samples, count=1)
-        return np.asarray(extract_logmel(clip, config=feature_config, device=device)[0])
+        return np.asarray(extract_logmel(clip, config=feature_config, device=ctx.device)[0])
 
     rows: list[npt.NDArray[np.float32]] = []
     for done, item in enumerate(request.train, start=1):
-        if stop():
+        if ctx.stop():
             raise Cancelled
         rows.append(cached(cache, item.audio, tag, partial(train_features, item.audio)))
         if done % 25 == 0 or done == total:
-            report(TrainingProgress(phase="loading", done=done, total=total))
+            ctx.report(TrainingProgress(phase="loading", done=done, total=total))
     features = np.stack(rows)
     labels = _targets(request)
 
-    on_progress = training_progress(report)
+    on_progress = training_progress(ctx.report)
     common: dict[str, Any] = {
         "label_names": request.label_names,
         "config": config,
         "multi_label": request.multi_label,
-        "device": device,
+        "device": ctx.device,
         "progress": on_progress,
-        "should_stop": stop,
+        "should_stop": ctx.stop,
     }
     try:
         baseline = train_baseline(features, labels, **common)
@@ -339,15 +345,15 @@ def _run(
 
     checkpoint_key = f"{request.output_prefix}model.pt"
     upload_checkpoint(
-        storage,
+        ctx.storage,
         checkpoint_key,
         lambda path: save_checkpoint(path, chosen, feature_config=feature_config),
     )
 
-    model = chosen.build_model(device)
+    model = chosen.build_model(ctx.device)
     assert isinstance(model, ClipModel)
-    predicted = _predict(request, storage, model, frontend, window_samples, report, stop)
-    predictions_key = _write_predictions(request, storage, predicted)
+    predicted = _predict(request, ctx, model, frontend, window_samples)
+    predictions_key = _write_predictions(request, ctx.storage, predicted)
     return TrainingOutcome(
         run_id=request.run_id,
         attempt=request.attempt,
@@ -357,7 +363,7 @@ def _run(
         metrics=_metrics_json(chosen, cnn, baseline),
         trained_on=_trained_on(request),
         training_time_s=round(cnn.train_time_s + baseline.train_time_s, 3),
-        device=str(device),
+        device=str(ctx.device),
         predictions_key=predictions_key,
         predicted=len(predicted),
     )
@@ -410,12 +416,10 @@ def _cut(
 
 def _predict(
     request: TrainingRequest,
-    storage: Storage,
+    ctx: _Context,
     model: ClipModel,
     frontend: LogMel,
     window_samples: int,
-    report: Report,
-    stop: StopPoll,
 ) -> list[dict[str, Any]]:
     """Every window of every item to predict, streamed: probabilities (and embeddings for the
     diverse ranking) are mean-pooled per item with running sums."""
@@ -425,13 +429,13 @@ def _predict(
     probs = np.zeros((total, len(request.label_names)), dtype=np.float32)
     embeddings: list[npt.NDArray[np.float32]] = []
     for row, ref in enumerate(request.predict):
-        if stop():
+        if ctx.stop():
             raise Cancelled
         prob_sum = np.zeros(len(request.label_names), dtype=np.float64)
         emb_sum: npt.NDArray[np.float64] | None = None
         seen = 0
         try:
-            with audio_path(storage, ref) as path:
+            with audio_path(ctx.storage, ref) as path:
                 for wins in stream_windows(
                     path, sample_rate_hz=rate, window_samples=window_samples
                 ):
@@ -449,9 +453,9 @@ def _predict(
         if request.ranking == "diverse" and emb_sum is not None:
             embeddings.append((emb_sum / max(seen, 1)).astype(np.float32))
         if (row + 1) % 50 == 0 or row + 1 == total:
-            report(TrainingProgress(phase="predicting", done=row + 1, total=total))
+            ctx.report(TrainingProgress(phase="predicting", done=row + 1, total=total))
     rows = _clip_rows(request, probs, embeddings)
-    report(TrainingProgress(phase="ranking", done=total, total=total))
+    ctx.report(TrainingProgress(phase="ranking", done=total, total=total))
     return rows
 
 
@@ -585,14 +589,7 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _run_segments(
-    request: TrainingRequest,
-    storage: Storage,
-    *,
-    report: Report,
-    device: torch.device,
-    stop: StopPoll,
-) -> TrainingOutcome:
+def _run_segments(request: TrainingRequest, ctx: _Context) -> TrainingOutcome:
     """Train a SegmentCRNN on the labelled items' events, detect events in every unfinished
     item, and rank those by how unsure the detector is frame by frame."""
     feature_config = LogMelConfig()
@@ -608,41 +605,41 @@ def _run_segments(
     recordings = []
     total = len(request.train)
     for done, item in enumerate(request.train, start=1):
-        if stop():
+        if ctx.stop():
             raise Cancelled
-        signal = load_item(storage, item.audio, sample_rate_hz=rate)
+        signal = load_item(ctx.storage, item.audio, sample_rate_hz=rate)
         events = tuple(Event(a, b, label) for a, b, label in item.segments)
         recordings.append(Recording(signal=signal, events=events))
         if done % 25 == 0 or done == total:
-            report(TrainingProgress(phase="loading", done=done, total=total))
+            ctx.report(TrainingProgress(phase="loading", done=done, total=total))
 
-    on_progress = training_progress(report)
+    on_progress = training_progress(ctx.report)
     try:
         result = train_segment_detector(
             recordings,
             label_names=request.label_names,
             feature_config=feature_config,
             config=config,
-            device=device,
+            device=ctx.device,
             progress=on_progress,
-            should_stop=stop,
+            should_stop=ctx.stop,
         )
     except ValueError as exc:
         raise RunFailed(f"training failed: {exc}") from exc
     checkpoint_key = f"{request.output_prefix}model.pt"
     upload_checkpoint(
-        storage,
+        ctx.storage,
         checkpoint_key,
         lambda path: save_checkpoint(path, result, feature_config=feature_config),
     )
-    model = result.build_model(device)
-    frontend = LogMel(feature_config).to(device)
+    model = result.build_model(ctx.device)
+    frontend = LogMel(feature_config).to(ctx.device)
     rows: list[dict[str, Any]] = []
     scores = np.zeros(len(request.predict))
     for row, ref in enumerate(request.predict):
-        if stop():
+        if ctx.stop():
             raise Cancelled
-        signal = load_item(storage, ref, sample_rate_hz=rate)
+        signal = load_item(ctx.storage, ref, sample_rate_hz=rate)
         probs = frame_probabilities_long(
             model, signal, frontend=frontend, window_s=config.window_s, hop_s=config.window_hop_s
         )
@@ -666,13 +663,15 @@ def _run_segments(
             }
         )
         if (row + 1) % 50 == 0 or row + 1 == len(request.predict):
-            report(TrainingProgress(phase="predicting", done=row + 1, total=len(request.predict)))
+            ctx.report(
+                TrainingProgress(phase="predicting", done=row + 1, total=len(request.predict))
+            )
     # The detector has no clip embedding: a diverse queue falls back to uncertainty order.
     ranking = "uncertainty" if request.ranking == "diverse" else request.ranking
     ranks = _rank(ranking, _batch(request), scores, [])
     for index, entry in enumerate(rows):
         entry["rank"] = None if ranks is None else int(ranks[index])
-    predictions_key = _write_predictions(request, storage, rows)
+    predictions_key = _write_predictions(request, ctx.storage, rows)
     counts: dict[str, int] = dict.fromkeys(request.label_names, 0)
     for item in request.train:
         for _, _, label in item.segments:
@@ -697,7 +696,7 @@ def _run_segments(
             "annotation_ids": sorted(a for item in request.train for a in item.annotation_ids),
         },
         training_time_s=round(result.train_time_s, 3),
-        device=str(device),
+        device=str(ctx.device),
         predictions_key=predictions_key,
         predicted=len(rows),
     )
@@ -706,32 +705,23 @@ def _run_segments(
 class _ProjectEmbedder:
     """The project's own embedding model, loaded once, embedding items through the cache."""
 
-    def __init__(
-        self,
-        request: TrainingRequest,
-        storage: Storage,
-        *,
-        report: Report,
-        device: torch.device,
-        stop: StopPoll,
-        caches: Caches,
-    ) -> None:
+    def __init__(self, request: TrainingRequest, ctx: _Context) -> None:
         assert request.embedding is not None
         self.settings = request.embedding
         self.key = str(self.settings.get("key", ""))
         try:
-            with storage.local_copy(self.key) as path:
+            with ctx.storage.local_copy(self.key) as path:
                 spec = EmbeddingModelSpec(
                     path=str(path),
                     sample_rate_hz=int(self.settings["sample_rate_hz"]),
                     window_s=float(self.settings["window_s"]),
                 )
-                self.model = load_embedding_model(spec, device=device)
+                self.model = load_embedding_model(spec, device=ctx.device)
         except (OSError, KeyError, ValueError, EmbeddingModelError) as exc:
             raise RunFailed(f"the embedding model {self.key!r} cannot be used: {exc}") from exc
         self.rate = spec.sample_rate_hz
-        self.storage, self.report, self.stop = storage, report, stop
-        self.cache = caches.embeddings(self.model)
+        self.ctx = ctx
+        self.cache = ctx.caches.embeddings(self.model)
 
     def describe(self) -> dict[str, Any]:
         return {"key": self.key, "sha256": self.model.sha256, "dim": self.model.dim}
@@ -739,9 +729,9 @@ class _ProjectEmbedder:
     def __call__(self, refs: list[AudioRef], phase: str) -> npt.NDArray[np.float32]:
         rows: list[npt.NDArray[np.float32]] = []
         for done, ref in enumerate(refs, start=1):
-            if self.stop():
+            if self.ctx.stop():
                 raise Cancelled
-            load = partial(load_item, self.storage, ref, sample_rate_hz=self.rate)
+            load = partial(load_item, self.ctx.storage, ref, sample_rate_hz=self.rate)
             try:
                 if ref.sha256 and self.cache is not None:
                     rows.append(embed_items(self.model, [(ref.sha256, load)], cache=self.cache)[0])
@@ -750,19 +740,11 @@ class _ProjectEmbedder:
             except EmbeddingModelError as exc:
                 raise RunFailed(f"the embedding model failed on item {ref.item_id}: {exc}") from exc
             if done % 50 == 0 or done == len(refs):
-                self.report(TrainingProgress(phase=phase, done=done, total=len(refs)))
+                self.ctx.report(TrainingProgress(phase=phase, done=done, total=len(refs)))
         return np.stack(rows) if rows else np.zeros((0, self.model.dim), dtype=np.float32)
 
 
-def _run_queue_order(
-    request: TrainingRequest,
-    storage: Storage,
-    *,
-    report: Report,
-    device: torch.device,
-    stop: StopPoll,
-    caches: Caches,
-) -> TrainingOutcome:
+def _run_queue_order(request: TrainingRequest, ctx: _Context) -> TrainingOutcome:
     """A cold start: no labels, no training. The project's embedding model embeds every item
     to predict, and they are ranked so that the first ones represent the whole collection
     (``representative_order`` with ``settings["clusters"]`` groups)."""
@@ -778,16 +760,14 @@ def _run_queue_order(
     if clusters < 1:
         raise RunFailed(f"clusters must be at least 1, got {clusters}")
     started = time.perf_counter()
-    embed = _ProjectEmbedder(
-        request, storage, report=report, device=device, stop=stop, caches=caches
-    )
+    embed = _ProjectEmbedder(request, ctx)
     x = embed(list(request.predict), "embedding")
-    report(TrainingProgress(phase="ranking", done=0, total=len(request.predict)))
+    ctx.report(TrainingProgress(phase="ranking", done=0, total=len(request.predict)))
     ranks = _ranks_of(representative_order(x, clusters, seed=seed))
     rows = [
         {"item_id": ref.item_id, "rank": int(ranks[row])} for row, ref in enumerate(request.predict)
     ]
-    report(TrainingProgress(phase="ranking", done=len(rows), total=len(rows)))
+    ctx.report(TrainingProgress(phase="ranking", done=len(rows), total=len(rows)))
     return TrainingOutcome(
         run_id=request.run_id,
         attempt=request.attempt,
@@ -795,26 +775,16 @@ def _run_queue_order(
         kind=QUEUE_ORDER_KIND,
         metrics={"embedding_model": embed.describe(), "clusters": min(clusters, len(rows))},
         training_time_s=round(time.perf_counter() - started, 3),
-        device=str(device),
-        predictions_key=_write_predictions(request, storage, rows),
+        device=str(ctx.device),
+        predictions_key=_write_predictions(request, ctx.storage, rows),
         predicted=len(rows),
     )
 
 
-def _run_embedding_head(
-    request: TrainingRequest,
-    storage: Storage,
-    *,
-    report: Report,
-    device: torch.device,
-    stop: StopPoll,
-    caches: Caches,
-) -> TrainingOutcome:
+def _run_embedding_head(request: TrainingRequest, ctx: _Context) -> TrainingOutcome:
     """The project's own embedding model embeds every item once; only a small head is trained
     on the pooled embeddings, which also drive the diverse ranking."""
-    embed = _ProjectEmbedder(
-        request, storage, report=report, device=device, stop=stop, caches=caches
-    )
+    embed = _ProjectEmbedder(request, ctx)
 
     train_x = embed([item.audio for item in request.train], "embedding")
     labels = _targets(request)
@@ -822,7 +792,7 @@ def _run_embedding_head(
     predict_x = embed(list(request.predict), "embedding")
     semi_supervised = bool(request.settings.get("semi_supervised", True))
 
-    on_progress = training_progress(report)
+    on_progress = training_progress(ctx.report)
     try:
         result = train_embedding_head(
             train_x,
@@ -832,28 +802,28 @@ def _run_embedding_head(
             config=HeadConfig(seed=int(request.settings.get("seed", 0))),
             embedding={"key": embed.key, "sha256": embed.model.sha256, **embed.settings},
             unlabelled=predict_x if semi_supervised else None,
-            device=device,
+            device=ctx.device,
             progress=on_progress,
-            should_stop=stop,
+            should_stop=ctx.stop,
         )
     except ValueError as exc:
         raise RunFailed(f"training failed: {exc}") from exc
     checkpoint_key = f"{request.output_prefix}head.pt"
     upload_checkpoint(
-        storage,
+        ctx.storage,
         checkpoint_key,
         lambda path: torch.save(
             {"model": result.model_description, "state_dict": result.model_state}, path
         ),
     )
-    head = result.build_model(device)
+    head = result.build_model(ctx.device)
     probs = (
         predict_embeddings(head, predict_x)  # type: ignore[arg-type]
         if len(request.predict)
         else np.zeros((0, len(request.label_names)), dtype=np.float32)
     )
     rows = _clip_rows(request, probs, list(predict_x))
-    predictions_key = _write_predictions(request, storage, rows)
+    predictions_key = _write_predictions(request, ctx.storage, rows)
     return TrainingOutcome(
         run_id=request.run_id,
         attempt=request.attempt,
@@ -871,7 +841,7 @@ def _run_embedding_head(
         },
         trained_on=_trained_on(request),
         training_time_s=round(result.train_time_s, 3),
-        device=str(device),
+        device=str(ctx.device),
         predictions_key=predictions_key,
         predicted=len(rows),
     )
